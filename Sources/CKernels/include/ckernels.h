@@ -1,0 +1,20 @@
+// CPU feature probes, floating-point mode (FTZ/DAZ), and OpenBLAS runtime queries.
+#ifndef SEMIDPO_CKERNELS_H
+#define SEMIDPO_CKERNELS_H
+
+/// 1 if the CPU and the OS support AVX-512F (CPUID leaf 7 and XCR0 ZMM state).
+int ck_has_avx512(void);
+/// 1 if the CPU and the OS support AVX2 and FMA.
+int ck_has_avx2_fma(void);
+/// Sets flush-to-zero and denormals-are-zero in MXCSR for the calling thread.
+void ck_enable_ftz_daz(void);
+/// 1 if both FTZ and DAZ are set for the calling thread.
+int ck_ftz_daz_enabled(void);
+
+/// OpenBLAS's name for the kernels it chose (e.g. "Haswell", "SkylakeX", "Prescott").
+const char *ck_openblas_corename(void);
+/// OpenBLAS's thread count, and a setter.
+int ck_openblas_threads(void);
+void ck_openblas_set_threads(int n);
+
+#endif

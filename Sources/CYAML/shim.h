@@ -1,0 +1,2 @@
+// libyaml's parser and emitter.
+#include <yaml.h>

@@ -1,0 +1,4 @@
+// Entry point of the `semidpo` command.
+import Core
+
+print("semidpo \(SemidpoVersion.string)")
