@@ -1,9 +1,12 @@
 // Reverse-mode autograd: each op output holds its inputs and a backward closure; `backward()` walks
 // them in reverse topological order from a scalar (micrograd/teenygrad style).
 
-/// Global gradient-recording switch (see `noGrad`). Ops are driven from one thread at a time.
+/// The calling thread's gradient-recording switch (see `noGrad`), like PyTorch's thread-local grad mode.
 public enum Autograd {
-    nonisolated(unsafe) public internal(set) static var isEnabled = true
+    public internal(set) static var isEnabled: Bool {
+        get { ThreadContext.current.gradEnabled }
+        set { ThreadContext.current.gradEnabled = newValue }
+    }
 }
 
 /// Runs `body` without recording: op outputs have no backward links and ops save no buffers.

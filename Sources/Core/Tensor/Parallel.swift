@@ -2,8 +2,11 @@
 // with fixed chunk partitioning, and reusable scratch buffers for im2col and friends.
 import CKernels
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Global engine settings. Ops must be called from one thread at a time; they parallelise inside.
+/// Global engine settings. Ops parallelise inside; grad mode and scratch space are per thread.
 public enum Engine {
     private static var _threads: Int = {
         let n = Int(ck_openblas_threads())
@@ -41,13 +44,31 @@ func parallelFor(_ n: Int, grain: Int = 16_384, _ body: (Range<Int>) -> Void) {
     }
 }
 
-/// Grow-only scratch buffers, one per slot, reused across calls (im2col columns, permuted
-/// gradients). A pointer is valid until the next request for the same slot; ops are not reentrant.
-enum Workspace {
-    nonisolated(unsafe) private static var buffers: [UnsafeMutableRawPointer?] = Array(repeating: nil, count: 8)
-    nonisolated(unsafe) private static var capacities: [Int] = Array(repeating: 0, count: 8)
+/// Per-thread engine state: the grad-recording switch and grow-only scratch buffers (im2col
+/// columns, permuted gradients). Thread-local, so independent threads (e.g. parallel tests, a
+/// sampler beside a trainer) never share them; ops on one thread are not reentrant.
+final class ThreadContext {
+    var gradEnabled = true
+    private var buffers: [UnsafeMutableRawPointer?] = Array(repeating: nil, count: 8)
+    private var capacities: [Int] = Array(repeating: 0, count: 8)
 
-    static func buffer<S: TensorScalar>(_ slot: Int, _ count: Int, _ type: S.Type) -> UnsafeMutablePointer<S> {
+    deinit { for b in buffers { b?.deallocate() } }
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k) { p in if let p { Unmanaged<ThreadContext>.fromOpaque(p).release() } }
+        return k
+    }()
+
+    static var current: ThreadContext {
+        if let p = pthread_getspecific(key) { return Unmanaged<ThreadContext>.fromOpaque(p).takeUnretainedValue() }
+        let c = ThreadContext()
+        pthread_setspecific(key, Unmanaged.passRetained(c).toOpaque())
+        return c
+    }
+
+    /// A buffer of at least `count` elements, valid until the next request for the same slot.
+    func buffer<S: TensorScalar>(_ slot: Int, _ count: Int, _ type: S.Type) -> UnsafeMutablePointer<S> {
         let bytes = max(1, count) * MemoryLayout<S>.stride
         if capacities[slot] < bytes {
             buffers[slot]?.deallocate()
@@ -55,5 +76,13 @@ enum Workspace {
             capacities[slot] = bytes
         }
         return buffers[slot]!.assumingMemoryBound(to: S.self)
+    }
+}
+
+enum Workspace {
+    /// The calling thread's scratch buffer `slot` with room for `count` elements.
+    @inline(__always)
+    static func buffer<S: TensorScalar>(_ slot: Int, _ count: Int, _ type: S.Type) -> UnsafeMutablePointer<S> {
+        ThreadContext.current.buffer(slot, count, type)
     }
 }
