@@ -1,0 +1,154 @@
+// Group normalisation (NCHW) and layer normalisation (last axis); forward caches mean and rstd
+// (llm.c), backward uses them. Statistics are accumulated in Double, one group/row per task.
+
+/// GroupNorm: x (B, C, …) split into `groups` groups of C/groups channels; per (b, group):
+/// y = (x − μ)/sqrt(σ² + eps) · weight[c] + bias[c], σ² the biased variance.
+/// reference: Wu & He 2018, "Group Normalization".
+public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
+                         eps: Double = 1e-5) -> TensorOf<S> {
+    precondition(x.rank >= 2, "groupNorm: input must be (B, C, …), got \(x.shape)")
+    let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
+    precondition(groups >= 1 && c % groups == 0, "groupNorm: \(c) channels not divisible into \(groups) groups")
+    precondition(weight.shape == [c] && bias.shape == [c], "groupNorm: weight/bias must be (\(c)), got \(weight.shape), \(bias.shape)")
+    let cpg = c / groups, n = cpg * hw
+    var mean = [S](repeating: 0, count: b * groups), rstd = [S](repeating: 0, count: b * groups)  // (B, G)
+    let y: [S] = x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
+        mean.withUnsafeMutableBufferPointer { mp in rstd.withUnsafeMutableBufferPointer { rp in
+            uninitializedArray(x.count) { yp in
+                parallelFor(b * groups, grain: max(1, 16_384 / max(1, n))) { r in
+                    for bg in r {
+                        let base = bg * n  // group bg is contiguous: channels g·cpg… of sample b
+                        var s = 0.0
+                        for i in base..<(base + n) { s += Double(xp[i]) }
+                        let mu = s / Double(n)
+                        var v = 0.0
+                        for i in base..<(base + n) { let d = Double(xp[i]) - mu; v += d * d }
+                        let rs = 1 / (v / Double(n) + eps).squareRoot()
+                        mp[bg] = S(mu); rp[bg] = S(rs)
+                        let m = S(mu), rsS = S(rs)
+                        let c0 = (bg % groups) * cpg
+                        for cc in 0..<cpg {
+                            let scale = wp[c0 + cc] * rsS, shift = bp[c0 + cc] - m * scale
+                            let o = base + cc * hw
+                            for i in o..<(o + hw) { yp[i] = xp[i] * scale + shift }
+                        }
+                    }
+                }
+            }
+        } }
+    } } }
+    let out = TensorOf(shape: x.shape, data: y)
+    if needsGrad(x, weight, bias) {
+        out.attach([x, weight, bias]) { dout in
+            // Per-(b, c) partial sums for dweight/dbias, reduced over b in order afterwards.
+            var pw = [S](repeating: 0, count: b * c), pb = [S](repeating: 0, count: b * c)  // (B, C)
+            let needX = x.requiresGrad
+            x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in dout.withUnsafeBufferPointer { dp in
+            pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
+                let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!
+                let body = { (dx: UnsafeMutablePointer<S>?) in
+                    parallelFor(b * groups, grain: max(1, 8_192 / max(1, n))) { r in
+                        for bg in r {
+                            let base = bg * n, m = mean[bg], rs = rstd[bg]
+                            let c0 = (bg % groups) * cpg, bi = bg / groups
+                            var sdy: S = 0, sdyx: S = 0  // Σ dy·γ, Σ dy·γ·x̂ over the group
+                            for cc in 0..<cpg {
+                                let ch = c0 + cc, o = base + cc * hw
+                                var sw: S = 0, sb: S = 0
+                                for i in o..<(o + hw) {
+                                    let xhat = (xp[i] - m) * rs
+                                    sw += dp[i] * xhat; sb += dp[i]
+                                }
+                                pwp[bi * c + ch] = sw; pbp[bi * c + ch] = sb
+                                sdy += sb * wp[ch]; sdyx += sw * wp[ch]
+                            }
+                            guard let dx else { continue }
+                            // dx = rstd · (dy·γ − mean(dy·γ) − x̂ · mean(dy·γ·x̂))
+                            let a = sdy / S(n), bb = sdyx / S(n)
+                            for cc in 0..<cpg {
+                                let ch = c0 + cc, o = base + cc * hw, gm = wp[ch]
+                                for i in o..<(o + hw) {
+                                    let xhat = (xp[i] - m) * rs
+                                    dx[i] += rs * (dp[i] * gm - a - xhat * bb)
+                                }
+                            }
+                        }
+                    }
+                }
+                if needX { x.accumulateGrad { body($0) } } else { body(nil) }
+            } }
+            } } }
+            weight.accumulateGrad { dweight in for bi in 0..<b { for ch in 0..<c { dweight[ch] += pw[bi * c + ch] } } }
+            bias.accumulateGrad { dbias in for bi in 0..<b { for ch in 0..<c { dbias[ch] += pb[bi * c + ch] } } }
+        }
+    }
+    return out
+}
+
+/// LayerNorm over the last axis: x (…, D); per row y = (x − μ)/sqrt(σ² + eps) · weight + bias.
+/// reference: Ba, Kiros & Hinton 2016, "Layer Normalization".
+public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S>, eps: Double = 1e-5) -> TensorOf<S> {
+    precondition(x.rank >= 1, "layerNorm: input must have a feature axis")
+    let d = x.shape[x.rank - 1], rows = x.count / max(1, d)
+    precondition(weight.shape == [d] && bias.shape == [d], "layerNorm: weight/bias must be (\(d)), got \(weight.shape), \(bias.shape)")
+    var mean = [S](repeating: 0, count: rows), rstd = [S](repeating: 0, count: rows)  // (rows,)
+    let y: [S] = x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
+        mean.withUnsafeMutableBufferPointer { mp in rstd.withUnsafeMutableBufferPointer { rp in
+            uninitializedArray(x.count) { yp in
+                parallelFor(rows, grain: max(1, 16_384 / max(1, d))) { r in
+                    for row in r {
+                        let o = row * d
+                        var s = 0.0
+                        for i in o..<(o + d) { s += Double(xp[i]) }
+                        let mu = s / Double(d)
+                        var v = 0.0
+                        for i in o..<(o + d) { let t = Double(xp[i]) - mu; v += t * t }
+                        let rs = 1 / (v / Double(d) + eps).squareRoot()
+                        mp[row] = S(mu); rp[row] = S(rs)
+                        let m = S(mu), rsS = S(rs)
+                        for j in 0..<d { yp[o + j] = (xp[o + j] - m) * rsS * wp[j] + bp[j] }
+                    }
+                }
+            }
+        } }
+    } } }
+    let out = TensorOf(shape: x.shape, data: y)
+    if needsGrad(x, weight, bias) {
+        out.attach([x, weight, bias]) { dout in
+            // dweight/dbias partials per fixed block of 16 rows, summed in block order.
+            let blockRows = 16, blocks = (rows + blockRows - 1) / blockRows
+            var pw = [S](repeating: 0, count: blocks * d), pb = [S](repeating: 0, count: blocks * d)  // (blocks, D)
+            let needX = x.requiresGrad
+            x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in dout.withUnsafeBufferPointer { dp in
+            pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
+                let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!
+                let body = { (dx: UnsafeMutablePointer<S>?) in
+                    parallelFor(blocks, grain: max(1, 8_192 / max(1, d * blockRows))) { r in
+                        for blk in r {
+                            for row in (blk * blockRows)..<min(rows, (blk + 1) * blockRows) {
+                                let o = row * d, m = mean[row], rs = rstd[row]
+                                var sdy: S = 0, sdyx: S = 0
+                                for j in 0..<d {
+                                    let xhat = (xp[o + j] - m) * rs, g = dp[o + j]
+                                    pwp[blk * d + j] += g * xhat; pbp[blk * d + j] += g
+                                    sdy += g * wp[j]; sdyx += g * wp[j] * xhat
+                                }
+                                guard let dx else { continue }
+                                let a = sdy / S(d), bb = sdyx / S(d)
+                                for j in 0..<d {
+                                    let xhat = (xp[o + j] - m) * rs
+                                    dx[o + j] += rs * (dp[o + j] * wp[j] - a - xhat * bb)
+                                }
+                            }
+                        }
+                    }
+                }
+                if needX { x.accumulateGrad { body($0) } } else { body(nil) }
+            } }
+            } } }
+            weight.accumulateGrad { dweight in for blk in 0..<blocks { for j in 0..<d { dweight[j] += pw[blk * d + j] } } }
+            bias.accumulateGrad { dbias in for blk in 0..<blocks { for j in 0..<d { dbias[j] += pb[blk * d + j] } } }
+        }
+    }
+    return out
+}

@@ -1,0 +1,141 @@
+// Shape ops: reshape (shares storage), concatenation, batch slicing, transposing (B, N, C) ↔ (B, C, N),
+// nearest-neighbour ×2 upsampling. Backward routes gradients back to where values came from.
+
+extension TensorOf {
+    /// The same elements under a new shape (one dimension may be −1). Shares storage (copy-on-write).
+    public func reshaped(_ newShape: [Int]) -> TensorOf<S> {
+        var shape = newShape
+        if let i = shape.firstIndex(of: -1) {
+            let known = shape.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
+            precondition(known > 0 && count % known == 0, "reshape: cannot infer −1 in \(newShape) for \(count) elements")
+            shape[i] = count / known
+        }
+        precondition(shapeCount(shape) == count, "reshape: \(self.shape) (\(count) elements) cannot become \(newShape)")
+        let out = TensorOf(shape: shape, data: data)
+        if needsGrad(self) {
+            out.attach([self]) { dout in
+                self.accumulateGrad { dx in dout.withUnsafeBufferPointer { dp in for i in 0..<dp.count { dx[i] += dp[i] } } }
+            }
+        }
+        return out
+    }
+
+    /// Rows `range` of the first axis: x (B, …) → (range.count, …).
+    public func slice(batch range: Range<Int>) -> TensorOf<S> {
+        precondition(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],
+                     "slice(batch:): range \(range) out of bounds for shape \(shape)")
+        let inner = count / max(1, shape[0])
+        var outShape = shape; outShape[0] = range.count
+        let lo = range.lowerBound * inner, n = range.count * inner
+        let out = TensorOf(shape: outShape, data: Array(data[lo..<(lo + n)]))
+        if needsGrad(self) {
+            out.attach([self]) { dout in
+                self.accumulateGrad { dx in for i in 0..<n { dx[lo + i] += dout[i] } }
+            }
+        }
+        return out
+    }
+}
+
+/// Concatenates tensors along `axis` (all other dims equal). Channels: axis 1 of NCHW.
+public func concat<S>(_ tensors: [TensorOf<S>], axis axisIn: Int) -> TensorOf<S> {
+    precondition(!tensors.isEmpty, "concat: no tensors")
+    let first = tensors[0]
+    let axis = axisIn < 0 ? axisIn + first.rank : axisIn
+    precondition(axis >= 0 && axis < first.rank, "concat: axis \(axisIn) out of range for shape \(first.shape)")
+    for t in tensors {
+        precondition(t.rank == first.rank && (0..<t.rank).allSatisfy { $0 == axis || t.shape[$0] == first.shape[$0] },
+                     "concat: shapes \(tensors.map(\.shape)) differ outside axis \(axis)")
+    }
+    let outer = shapeCount(Array(first.shape[..<axis])), inner = shapeCount(Array(first.shape[(axis + 1)...]))
+    let widths = tensors.map { $0.shape[axis] * inner }   // each input: (outer, width)
+    let total = widths.reduce(0, +)
+    var outShape = first.shape; outShape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
+    let y: [S] = uninitializedArray(outer * total) { yp in
+        var offset = 0
+        for (t, w) in zip(tensors, widths) {
+            t.data.withUnsafeBufferPointer { tp in
+                for o in 0..<outer { (yp + o * total + offset).update(from: tp.baseAddress! + o * w, count: w) }
+            }
+            offset += w
+        }
+    }
+    let out = TensorOf(shape: outShape, data: y)
+    if Autograd.isEnabled && tensors.contains(where: { $0.requiresGrad }) {
+        out.attach(tensors) { dout in
+            var offset = 0
+            for (t, w) in zip(tensors, widths) {
+                let off = offset
+                t.accumulateGrad { dx in
+                    for o in 0..<outer { for j in 0..<w { dx[o * w + j] += dout[o * total + off + j] } }
+                }
+                offset += w
+            }
+        }
+    }
+    return out
+}
+
+/// Swaps the last two axes of a rank-3 tensor: (B, N, C) → (B, C, N). Used to turn feature maps
+/// (B, C, H·W) into tokens (B, H·W, C) for attention and back.
+public func transposeLastTwo<S>(_ x: TensorOf<S>) -> TensorOf<S> {
+    precondition(x.rank == 3, "transposeLastTwo: expected (B, N, C), got \(x.shape)")
+    let b = x.shape[0], n = x.shape[1], c = x.shape[2]
+    let y: [S] = x.data.withUnsafeBufferPointer { xp in
+        uninitializedArray(x.count) { yp in
+            parallelFor(b, grain: max(1, 16_384 / max(1, n * c))) { r in
+                for bi in r { for i in 0..<n { for j in 0..<c { yp[bi * n * c + j * n + i] = xp[bi * n * c + i * c + j] } } }
+            }
+        }
+    }
+    let out = TensorOf(shape: [b, c, n], data: y)
+    if needsGrad(x) {
+        out.attach([x]) { dout in
+            x.accumulateGrad { dx in
+                parallelFor(b, grain: max(1, 16_384 / max(1, n * c))) { r in
+                    for bi in r { for i in 0..<n { for j in 0..<c { dx[bi * n * c + i * c + j] += dout[bi * n * c + j * n + i] } } }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// Nearest-neighbour ×2 upsampling: x (B, C, H, W) → (B, C, 2H, 2W), y[2i+a, 2j+b] = x[i, j].
+/// Backward: dx[i, j] += Σ of the four dy it was copied to.
+public func upsampleNearest2x<S>(_ x: TensorOf<S>) -> TensorOf<S> {
+    precondition(x.rank == 4, "upsampleNearest2x: expected (B, C, H, W), got \(x.shape)")
+    let planes = x.shape[0] * x.shape[1], h = x.shape[2], w = x.shape[3]
+    let y: [S] = x.data.withUnsafeBufferPointer { xp in
+        uninitializedArray(planes * 4 * h * w) { yp in
+            parallelFor(planes, grain: max(1, 8_192 / max(1, h * w))) { r in
+                for p in r {
+                    let src = xp.baseAddress! + p * h * w, dst = yp + p * 4 * h * w
+                    for i in 0..<h { for a in 0..<2 {
+                        let row = dst + (2 * i + a) * 2 * w
+                        for j in 0..<w { let v = src[i * w + j]; row[2 * j] = v; row[2 * j + 1] = v }
+                    } }
+                }
+            }
+        }
+    }
+    let out = TensorOf(shape: [x.shape[0], x.shape[1], 2 * h, 2 * w], data: y)
+    if needsGrad(x) {
+        out.attach([x]) { dout in
+            x.accumulateGrad { dx in
+                dout.withUnsafeBufferPointer { dp in
+                    parallelFor(planes, grain: max(1, 8_192 / max(1, h * w))) { r in
+                        for p in r {
+                            let src = dp.baseAddress! + p * 4 * h * w, dst = dx + p * h * w
+                            for i in 0..<h { for j in 0..<w {
+                                let t = src + 2 * i * 2 * w + 2 * j
+                                dst[i * w + j] += t[0] + t[1] + t[2 * w] + t[2 * w + 1]
+                            } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return out
+}

@@ -1,0 +1,54 @@
+// The tape itself: accumulation through shared subexpressions, no-grad scope, clipping, and a
+// deliberately wrong backward that the gradient check must catch.
+import Testing
+@testable import Core
+
+@Suite struct AutogradTests {
+    @Test func sharedSubexpressionAccumulates() {
+        let x = T64(shape: [2], data: [1.5, -2], requiresGrad: true)
+        let y = x * x              // used twice below
+        sum(y + y * x).backward()  // d/dx (x² + x³) = 2x + 3x²
+        assertClose(x.gradTensor, [2 * 1.5 + 3 * 2.25, -4 + 12], shape: [2], rtol: 1e-12)
+        sum(x).backward()          // a second backward accumulates into the leaf
+        assertClose(x.gradTensor, [2 * 1.5 + 3 * 2.25 + 1, -4 + 12 + 1], shape: [2], rtol: 1e-12)
+    }
+
+    @Test func noGradRecordsNothing() {
+        let w = Tensor.ones([3], requiresGrad: true)
+        let y = noGrad { silu(w * w) }
+        #expect(!y.requiresGrad && y.isLeaf)
+        #expect(Autograd.isEnabled)
+        let z = noGrad { withGrad { silu(w) } }
+        #expect(z.requiresGrad)
+    }
+
+    @Test func clipByGlobalNorm() {
+        let a = Tensor.zeros([2], requiresGrad: true), b = Tensor.zeros([1], requiresGrad: true)
+        a.grad = [3, 0]; b.grad = [4]
+        let norm = clipGradNorm([("a", a), ("b", b)], maxNorm: 1)
+        #expect(Swift.abs(norm - 5) < 1e-6)
+        #expect(Swift.abs(gradNorm([("a", a), ("b", b)]) - 1) < 1e-5)
+        zeroGrad([("a", a), ("b", b)])
+        #expect(a.grad == nil)
+    }
+
+    @Test func gradientCheckCatchesAWrongBackward() {
+        let x = leaf([4], seed: 1)
+        func badSquare(_ x: T64) -> T64 {
+            let out = T64(shape: x.shape, data: x.data.map { $0 * $0 })
+            if needsGrad(x) {  // wrong: d(x²)/dx is 2x, not x
+                out.attach([x]) { dout in x.accumulateGrad { dx in for i in 0..<x.count { dx[i] += x.data[i] * dout[i] } } }
+            }
+            return out
+        }
+        let report = gradientCheck([("x", x)]) { sum(badSquare(x)) }
+        #expect(!report.passed)
+    }
+
+    @Test func badShapesAreRejectedBeforeComputing() {
+        #expect(broadcastShape([2, 3, 1], [4]) == [2, 3, 4])
+        #expect(blockPattern([1, 3, 1, 1], [2, 3, 4, 4])! == (period: 3, inner: 16))
+        #expect(blockPattern([2, 3, 1, 1], [2, 3, 4, 4])! == (period: 6, inner: 16))
+        #expect(blockPattern([2, 1, 4], [2, 3, 4]) == nil)
+    }
+}
