@@ -329,6 +329,9 @@ public enum YAML {
                     }
                     let isMerge = keyEvent.type == YAML_SCALAR_EVENT && keyEvent.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
                         && Parser.text(keyEvent.data.scalar.value, keyEvent.data.scalar.length) == "<<"
+                    // Scalar keys stay as written (`yes:` is the key "yes", not true).
+                    let rawKey = keyEvent.type == YAML_SCALAR_EVENT
+                        ? Parser.text(keyEvent.data.scalar.value, keyEvent.data.scalar.length) : nil
                     let keyValue = try value(&keyEvent)
                     var valueEvent = try next()
                     let child = try value(&valueEvent)
@@ -344,6 +347,7 @@ public enum YAML {
                     }
                     let key: String
                     switch keyValue {
+                    case _ where rawKey != nil: key = rawKey!
                     case .string(let s): key = s
                     case .int(let i): key = String(i)
                     case .float, .bool, .null: key = YAML.scalarText(keyValue)
