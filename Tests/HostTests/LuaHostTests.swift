@@ -205,3 +205,24 @@ func luaError(_ code: String, name: String = "recipe.lua", guarded: Bool = true)
         #expect(ref == nil)
     }
 }
+
+@Suite struct LuaConversionTests {
+    @Test func deepTablesConvertBothWays() throws {
+        let lua = makeState()
+        // 60 levels deep: more than LUA_MINSTACK slots are needed in both directions.
+        let r = try lua.runString("local t = {} local cur = t for i = 1, 60 do cur.x = {} cur = cur.x end cur.v = 1 return t")
+        var v: Any? = r.first ?? nil
+        var depth = 0
+        while let d = v as? [String: Any], let next = d["x"] { v = next; depth += 1 }
+        #expect(depth == 60)
+        var nested: Any = ["v": 1]
+        for _ in 0..<60 { nested = ["x": nested] }
+        try lua.setField("deep", nested)
+        let back = try lua.runString("local n, cur = 0, semidpo.deep while cur.x do cur = cur.x n = n + 1 end return n, cur.v")
+        #expect(back[0] as? Int == 60)
+        #expect(back[1] as? Int == 1)
+        let cyc = try lua.runString("local t = {} t.self = t return pcall(semidpo.yaml.dump, t)")
+        #expect(cyc[0] as? Bool == false)
+        #expect((cyc[1] as? String)?.contains("nesting deeper than 64") == true)
+    }
+}

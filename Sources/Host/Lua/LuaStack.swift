@@ -34,6 +34,8 @@ public enum LuaStack {
     /// `LuaPushable` → its own push. Throws for anything else.
     public static func push(_ L: OpaquePointer, _ value: Any?, depth: Int = 0) throws {
         guard depth < 64 else { throw CoreError("cannot convert a Swift value to Lua: nesting deeper than 64") }
+        // A C function may only assume LUA_MINSTACK free slots; nested tables need 3 per level.
+        guard lua_checkstack(L, 4) != 0 else { throw CoreError("cannot convert a Swift value to Lua: Lua stack overflow") }
         guard let value else { lua_pushnil(L); return }
         switch value {
         case let v as Bool: lua_pushboolean(L, v ? 1 : 0)
@@ -169,6 +171,7 @@ public enum LuaStack {
 
     static func table(_ L: OpaquePointer, _ index: Int32, path: String, depth: Int) throws -> Any {
         guard depth < 64 else { throw CoreError("\(path): table nesting deeper than 64 (a cycle?)") }
+        guard lua_checkstack(L, 4) != 0 else { throw CoreError("\(path): Lua stack overflow") }
         let n = Int(lua_rawlen(L, index))
         var count = 0
         var allSequence = true
