@@ -31,6 +31,16 @@ public enum BLASRuntime {
         }
     }
 
+    /// The instruction set of an OpenBLAS core's kernels: `AVX-512`, `AVX2+FMA`, `AVX` or `SSE (generic)`.
+    public static func kernelClass(of core: String) -> String {
+        switch core.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": return "AVX-512"
+        case "haswell", "zen", "excavator": return "AVX2+FMA"
+        case "sandybridge", "bulldozer", "piledriver", "steamroller": return "AVX"
+        default: return "SSE (generic)"
+        }
+    }
+
     /// The status computed by `configureProcess` (nil before it ran).
     public nonisolated(unsafe) private(set) static var status: Status?
 

@@ -187,7 +187,7 @@ struct Manifest {
             ("end", .string(Manifest.iso(endDate))),
             ("seconds", .float((endDate.timeIntervalSince(start) * 1000).rounded() / 1000)),
             ("status", .map(status)),
-            ("blas", .map([("core", .string(blas.core)), ("selection", .string(blas.selection)),
+            ("blas", .map([("core", .string(blas.core)), ("kernels", .string(BLASRuntime.kernelClass(of: blas.core))), ("selection", .string(blas.selection)),
                            ("threads", .int(BLASRuntime.threads)), ("self_check", .string(blas.checkText)),
                            ("ftz_daz", .bool(blas.flushToZero))])),
             ("outputs", .seq(outputs.map { .string($0) })),

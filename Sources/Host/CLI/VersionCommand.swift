@@ -37,7 +37,7 @@ struct VersionCommand: ParsableCommand {
         let s = BLASRuntime.status ?? BLASRuntime.currentStatus()
         return [
             "semidpo \(SemidpoVersion.string)",
-            "BLAS core:     \(s.core) (\(s.selection))",
+            "BLAS core:     \(s.core), \(BLASRuntime.kernelClass(of: s.core)) kernels (\(s.selection))",
             "BLAS threads:  \(BLASRuntime.threads)",
             "self-check:    \(s.checkText)",
             "CPU:           \(s.cpuFeatures)",
