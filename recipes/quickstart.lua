@@ -3,7 +3,7 @@
 local semidpo = require "semidpo"
 
 -- Settings: the YAML file, overridden by --set key=value.
-local config = semidpo.yaml.load("recipes/quickstart.yaml")
+local config = semidpo.yaml.load(semidpo.recipe_dir .. "/quickstart.yaml")
 for key, value in pairs(semidpo.args) do config[key] = value end
 
 -- The timestep anchors of the confidence analysis (50, 150, …, 950) and a toy per-anchor

@@ -50,6 +50,9 @@ enum RecipeRunner {
             try lua.setField("seed", o.seed)
             try lua.setField("threads", BLASRuntime.threads)
             try lua.setField("out", run.outputDirectory)
+            try lua.setField("recipe", o.recipe)
+            let recipeDir = URL(fileURLWithPath: o.recipe).deletingLastPathComponent().path
+            try lua.setField("recipe_dir", RunContext(outputDirectory: recipeDir).outputDirectory)
             let blas = BLASRuntime.status ?? BLASRuntime.currentStatus()
             try lua.setField("blas", ["core": blas.core, "threads": BLASRuntime.threads,
                                       "check": blas.checkPassed ? "passed" : "failed"] as [String: Any])
