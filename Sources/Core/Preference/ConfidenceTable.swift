@@ -24,7 +24,7 @@ public struct ConfidenceTable {
         try dedupe()
     }
 
-    public init(anchors: [Int], ids: [Int64], values: [Float]) throws {
+    public init(anchors: [Int], ids: [Int64], floatValues values: [Float]) throws {
         try self.init(anchors: anchors, ids: ids, values: values.map(Double.init))
     }
 
@@ -81,12 +81,13 @@ public struct ConfidenceTable {
         return shards.map { URL(fileURLWithPath: path).appendingPathComponent($0).path }
     }
 
-    /// Reads one shard file or a directory of shards (see `shardPaths`) on two threads. Anchors are the
-    /// `timestep_<t>` keys of the first line, in order; other keys besides `idx` are skipped. A line with
-    /// an unknown `timestep_` key, a missing `idx` or bad JSON is an error naming the file and line.
-    public static func read(_ path: String) throws -> ConfidenceTable {
+    /// Reads one shard file or a directory of shards (see `shardPaths`) on two threads. Anchors are
+    /// `anchors` if given, else the `timestep_<t>` keys of the first line, in order; other keys besides
+    /// `idx` are skipped. A line with an unknown `timestep_` key, a missing `idx` or bad JSON is an error
+    /// naming the file and line.
+    public static func read(_ path: String, anchors given: [Int]? = nil) throws -> ConfidenceTable {
         let files = try shardPaths(path).map { try MappedFile(path: $0) }
-        guard let anchors = try files.lazy.compactMap({ try firstLineAnchors($0) }).first else {
+        guard let anchors = try given ?? files.lazy.compactMap({ try firstLineAnchors($0) }).first else {
             throw CoreError("\(path): no confidence lines")
         }
         let keys = anchors.map { Array("timestep_\($0)".utf8) }
@@ -149,7 +150,7 @@ public struct ConfidenceTable {
                                         if key == "idx" {
                                             s.skipSpace(); id = try s.parseInteger("idx")
                                         } else if key.hasPrefix("timestep_") {
-                                            throw s.fail("key \"\(key)\" is not one of the anchors of the first line \(anchors)", at: keyAt)
+                                            throw s.fail("key \"\(key)\" is not one of the anchors \(anchors)\(given == nil ? " (taken from the first line; pass anchors to read more)" : "")", at: keyAt)
                                         } else {
                                             try s.skipValue()
                                         }

@@ -286,7 +286,7 @@ struct ScoreLineParser {
                     }
                 } else {
                     try s.expect(UInt8(ascii: ":"), "':' after an object key")
-                    let (a, b) = try pairOfNumbers(&s, keys[member])
+                    let (a, b) = try pairOfNumbers(&s, String(decoding: keys[member], as: UTF8.self))
                     out[2 * member] = a; out[2 * member + 1] = b
                     if member < 64 { seen |= 1 << UInt64(member) }
                 }
