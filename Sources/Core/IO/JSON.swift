@@ -292,9 +292,9 @@ public struct JSONScanner {
     }
 
     /// Consumes `c` (after optional whitespace) or throws "expected …".
-    @inline(__always) public mutating func expect(_ c: UInt8, _ what: String) throws {
+    @inline(__always) public mutating func expect(_ c: UInt8, _ what: @autoclosure () -> String) throws {
         skipSpace()
-        guard pos < end, p![pos] == c else { throw fail("expected \(what), found \(describeByte())") }
+        guard pos < end, p![pos] == c else { throw fail("expected \(what()), found \(describeByte())") }
         pos += 1
     }
 

@@ -234,12 +234,16 @@ struct ScoreLineParser {
     let keyBuffer: UnsafeMutableRawBufferPointer
     let keyRanges: [Range<Int>]
 
+    /// Member keys first, then the fixed keys (matched without allocating a String).
+    static let fixedKeys = ["idx", "human_scores", "winner_idx", "label_0"]
+
     init(members: [String]) {
         keys = members.map { Array($0.utf8) }
-        let total = keys.reduce(0) { $0 + $1.count }
+        let all = keys + ScoreLineParser.fixedKeys.map { Array($0.utf8) }
+        let total = all.reduce(0) { $0 + $1.count }
         keyBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 1), alignment: 8)
         var o = 0, r: [Range<Int>] = []
-        for k in keys { keyBuffer.baseAddress!.advanced(by: o).copyMemory(from: k, byteCount: k.count); r.append(o..<o + k.count); o += k.count }
+        for k in all { keyBuffer.baseAddress!.advanced(by: o).copyMemory(from: k, byteCount: k.count); r.append(o..<o + k.count); o += k.count }
         keyRanges = r
     }
 
@@ -262,9 +266,9 @@ struct ScoreLineParser {
                 s.skipSpace()
                 guard s.peek() == UInt8(ascii: "\"") else { throw s.fail("expected a string key, found \(s.describeByte())") }
                 var member = -1
-                for k in 0..<n where s.matchKey(UnsafeRawBufferPointer(rebasing: keyBuffer[keyRanges[k]])) { member = k; break }
-                if member < 0 {
-                    let key = try s.parseString()
+                for k in 0..<keyRanges.count where s.matchKey(UnsafeRawBufferPointer(rebasing: keyBuffer[keyRanges[k]])) { member = k; break }
+                if member < 0 || member >= n {
+                    let key = member >= n ? ScoreLineParser.fixedKeys[member - n] : try s.parseString()
                     try s.expect(UInt8(ascii: ":"), "':' after an object key")
                     switch key {
                     case "idx": s.skipSpace(); id = try s.parseInteger("idx")
