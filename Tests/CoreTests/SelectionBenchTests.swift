@@ -17,3 +17,23 @@ func benchSelectFile() throws {
     print(figures)
     #expect(figures.seconds.count >= 1)
 }
+
+/// Phase breakdown of select_file (read, accuracy, select, write) for the same inputs.
+@Test(.enabled(if: ProcessInfo.processInfo.environment["SEMIDPO_BENCH_CONFIDENCE"] != nil))
+func benchSelectPhases() throws {
+    let env = ProcessInfo.processInfo.environment
+    func now() -> Double { Date().timeIntervalSince1970 }
+    var t = now()
+    let table = try ConfidenceTable.read(env["SEMIDPO_BENCH_CONFIDENCE"]!)
+    let tRead = now() - t; t = now()
+    let rules = try anchorRules(mode: .percentile, values: [80], anchors: table.anchors)
+    let clean = try env["SEMIDPO_BENCH_CLEAN"].map(readIdList) ?? []
+    let result = try selectPseudoLabels(table, rules: rules, clean: clean)
+    let tSelect = now() - t; t = now()
+    let chunks = result.labels.render(parts: 2)
+    let tRender = now() - t; t = now()
+    try AtomicFile.write(chunks: chunks, to: env["SEMIDPO_BENCH_LABELS"] ?? NSTemporaryDirectory() + "semidpo-bench-labels.json")
+    let tWrite = now() - t
+    print(String(format: "select_file phases: read %.3f s, select %.3f s, render %.3f s, write %.3f s", tRead, tSelect, tRender, tWrite))
+    #expect(result.labels.count > 0)
+}

@@ -112,17 +112,22 @@ public struct ConfidenceTable {
                 let (f, lo, hi) = items[w]
                 let part = parts[w]
                 let bytes = files[f].bytes
-                part.ids.reserveCapacity((hi - lo) / 200); part.values.reserveCapacity((hi - lo) / 200 * a)
+                // Local arrays (class properties would pay a dynamic exclusivity check per access).
+                var ids: [Int64] = [], values: [Double] = [], lines = 0
+                defer { part.ids = ids; part.values = values; part.lines = lines }
+                ids.reserveCapacity((hi - lo) / 200); values.reserveCapacity((hi - lo) / 200 * a)
+                let idxKey: StaticString = "idx"
+                let idxBytes = UnsafeRawBufferPointer(start: idxKey.utf8Start, count: idxKey.utf8CodeUnitCount)
                 var start = lo
                 while start < hi {
-                    part.lines += 1
+                    lines += 1
                     let end = memchr(bytes.baseAddress! + start, 0x0A, hi - start).map { UnsafeRawPointer($0) - bytes.baseAddress! } ?? hi
                     var s = JSONScanner(bytes, start: start, end: end)
                     do {
                         s.skipSpace()
                         if s.pos < end {
-                            let base = part.values.count
-                            part.values.append(contentsOf: repeatElement(Double.nan, count: a))
+                            let base = values.count
+                            values.append(contentsOf: repeatElement(Double.nan, count: a))
                             var id: Int64? = nil
                             try s.expect(UInt8(ascii: "{"), "'{' (each line must be a JSON object)")
                             if !s.consume(UInt8(ascii: "}")) {
@@ -131,6 +136,11 @@ public struct ConfidenceTable {
                                     s.skipSpace()
                                     guard s.peek() == UInt8(ascii: "\"") else { throw s.fail("expected a string key, found \(s.describeByte())") }
                                     var hit = -1
+                                    if s.matchKey(idxBytes) {
+                                        try s.expect(UInt8(ascii: ":"), "':' after an object key")
+                                        s.skipSpace(); id = try s.parseInteger("idx")
+                                        continue
+                                    }
                                     // Keys usually come in anchor order: try the expected one first.
                                     if next < a && s.matchKey(UnsafeRawBufferPointer(rebasing: kb[keyRanges[next]])) { hit = next } else {
                                         for j in 0..<a where s.matchKey(UnsafeRawBufferPointer(rebasing: kb[keyRanges[j]])) { hit = j; break }
@@ -141,7 +151,7 @@ public struct ConfidenceTable {
                                         let at = s.pos
                                         let z = try s.parseNumber()
                                         if !z.isFinite { throw s.fail("z is not finite", at: at) }
-                                        part.values[base + hit] = z
+                                        values[base + hit] = z
                                         next = hit + 1
                                     } else {
                                         let keyAt = s.pos
@@ -161,11 +171,11 @@ public struct ConfidenceTable {
                             s.skipSpace()
                             if s.pos < end { throw s.fail("unexpected \(s.describeByte()) after the JSON object") }
                             guard let id else { throw s.fail("missing \"idx\"", at: start) }
-                            part.ids.append(id)
+                            ids.append(id)
                         }
                     } catch let e as JSONSyntaxError {
-                        part.error = (part.lines, e.offset - start + 1, e.message); return
-                    } catch { part.error = (part.lines, 1, "\(error)"); return }
+                        part.error = (lines, e.offset - start + 1, e.message); return
+                    } catch { part.error = (lines, 1, "\(error)"); return }
                     start = end + 1
                 }
             }

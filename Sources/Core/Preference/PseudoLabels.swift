@@ -50,9 +50,12 @@ public struct PseudoLabels: Equatable {
         let file = try MappedFile(path: path)
         let bytes = file.bytes
         var s = JSONScanner(bytes, start: 0, end: bytes.count)
-        var anchors: [Int] = [], anchorKeys: [String: Int] = [:]
+        var anchors: [Int] = []
+        var keyBytes: [[UInt8]] = []              // `timestep_<t>` of each anchor, matched without allocating
         var ids: [Int64] = []
-        var entries: [(row: Int32, anchor: Int32, label: Int8)] = []
+        var stride = 16                            // labels per row while reading; grows if needed
+        var labels: [Int8] = []
+        ids.reserveCapacity(bytes.count / 190); labels.reserveCapacity(bytes.count / 190 * stride)
         do {
             try s.expect(UInt8(ascii: "{"), "'{' (a pseudo-label file is one JSON object)")
             if !s.consume(UInt8(ascii: "}")) {
@@ -60,31 +63,58 @@ public struct PseudoLabels: Equatable {
                     s.skipSpace()
                     guard s.peek() == UInt8(ascii: "\"") else { throw s.fail("expected a pair id as a string key, found \(s.describeByte())") }
                     let at = s.pos
-                    let key = try s.parseString()
-                    guard let id = Int64(key) else { throw s.fail("pair id \"\(key)\" is not an integer", at: at) }
+                    var id: Int64? = nil
+                    if let r = try s.rawString(), r.count > 0, r.count <= 18 {
+                        var v: Int64 = 0, neg = false, ok = true
+                        for (i, k) in r.enumerated() {
+                            let c = bytes[k]
+                            if i == 0 && c == UInt8(ascii: "-") && r.count > 1 { neg = true; continue }
+                            guard c >= 48 && c <= 57 else { ok = false; break }
+                            v = v * 10 + Int64(c - 48)
+                        }
+                        if ok { id = neg ? -v : v }
+                    } else {
+                        s.pos = at
+                        id = Int64(try s.parseString())
+                    }
+                    guard let id else { s.pos = at; throw s.fail("pair id \"\(try s.parseString())\" is not an integer", at: at) }
                     try s.expect(UInt8(ascii: ":"), "':' after a pair id")
                     try s.expect(UInt8(ascii: "{"), "'{' (each pair maps anchors to labels)")
-                    let row = Int32(ids.count)
+                    labels.append(contentsOf: repeatElement(absent, count: stride))
                     ids.append(id)
                     if !s.consume(UInt8(ascii: "}")) {
+                        var next = 0
                         repeat {
                             s.skipSpace()
                             guard s.peek() == UInt8(ascii: "\"") else { throw s.fail("expected an anchor key, found \(s.describeByte())") }
-                            let kat = s.pos
-                            let k = try s.parseString()
-                            let j: Int
-                            if let known = anchorKeys[k] { j = known } else {
+                            var j = -1
+                            if next < keyBytes.count && keyBytes[next].withUnsafeBytes({ s.matchKey($0) }) { j = next } else {
+                                for q in 0..<keyBytes.count where keyBytes[q].withUnsafeBytes({ s.matchKey($0) }) { j = q; break }
+                            }
+                            if j < 0 {
+                                let kat = s.pos
+                                let k = try s.parseString()
                                 guard k.hasPrefix("timestep_"), let t = Int(k.dropFirst(9)) else {
                                     throw s.fail("key \"\(k)\" is not timestep_<t>", at: kat)
                                 }
-                                j = anchors.count; anchors.append(t); anchorKeys[k] = j
+                                if let known = anchors.firstIndex(of: t) { j = known } else {
+                                    j = anchors.count; anchors.append(t); keyBytes.append(Array(k.utf8))
+                                    if anchors.count > stride {  // re-stride the rows read so far
+                                        let old = stride
+                                        stride *= 2
+                                        var wider = [Int8](repeating: absent, count: ids.count * stride)
+                                        for r in 0..<ids.count { for c in 0..<old { wider[r * stride + c] = labels[r * old + c] } }
+                                        labels = wider
+                                    }
+                                }
                             }
                             try s.expect(UInt8(ascii: ":"), "':' after an anchor key")
                             s.skipSpace()
                             let vat = s.pos
                             let v = try s.parseNumber()
                             guard v == 1 || v == 0 || v == -1 else { throw s.fail("a label must be -1, 0 or 1", at: vat) }
-                            entries.append((row, Int32(j), Int8(v)))
+                            labels[(ids.count - 1) * stride + j] = Int8(v)
+                            next = j + 1
                         } while s.consume(UInt8(ascii: ","))
                         try s.expect(UInt8(ascii: "}"), "',' or '}' in a pair's labels")
                     }
@@ -97,10 +127,13 @@ public struct PseudoLabels: Equatable {
             throw CoreError(JSON.describe(e, bytes: bytes, name: path))
         }
         let a = anchors.count
-        var labels = [Int8](repeating: absent, count: ids.count * a)
-        for e in entries { labels[Int(e.row) * a + Int(e.anchor)] = e.label }
+        var dense = [Int8](repeating: absent, count: ids.count * a)
+        for r in 0..<ids.count { for j in 0..<a { dense[r * a + j] = labels[r * stride + j] } }
+        let result = try PseudoLabels(anchors: anchors, ids: ids, labels: dense)
         // A duplicated id: the last object wins and keeps the first position, as Python's json/dict.
-        return merged([try PseudoLabels(anchors: anchors, ids: ids, labels: labels)])
+        var index = IdIndex(capacity: ids.count)
+        for (r, id) in ids.enumerated() where !index.insert(id, row: Int32(r)).1 { return merged([result]) }
+        return result
     }
 
     /// Writes the official JSON in Python's `json.dump` layout, byte for byte:
@@ -113,32 +146,47 @@ public struct PseudoLabels: Equatable {
     func render(parts: Int) -> [[UInt8]] {
         let a = anchors.count
         let firstKey = anchors.map { Array("\"timestep_\($0)\": ".utf8) }
-        let value: [[UInt8]] = [Array("-1".utf8), Array("0".utf8), Array("1".utf8)]
         let n = count, p = max(1, min(parts, n))
         let chunks = UnsafeMutableBufferPointer<[UInt8]>.allocate(capacity: p)
         chunks.initialize(repeating: [])
         defer { chunks.deinitialize(); chunks.deallocate() }
+        let keyLen = firstKey.map(\.count).max() ?? 0
         DispatchQueue.concurrentPerform(iterations: p) { c in
             let lo = n * c / p, hi = n * (c + 1) / p
-            var out = [UInt8]()
-            out.reserveCapacity((hi - lo) * (16 + a * 20))
-            if c == 0 { out.append(UInt8(ascii: "{")) }
-            for r in lo..<hi {
-                if r > 0 { out.append(UInt8(ascii: ",")); out.append(0x20) }
-                out.append(UInt8(ascii: "\"")); JSON.appendInt(ids[r], to: &out)
-                out.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":"), 0x20, UInt8(ascii: "{")])
-                var first = true
-                for j in 0..<a {
-                    let l = labels[r * a + j]
-                    if l == PseudoLabels.absent { continue }
-                    if !first { out.append(UInt8(ascii: ",")); out.append(0x20) }
-                    first = false
-                    out.append(contentsOf: firstKey[j])
-                    out.append(contentsOf: value[Int(l) + 1])
+            // Upper bound per row: `, "` + 20 digits + `": {` + anchors × (`, ` + key + `-1`) + `}`.
+            let bound = (hi - lo) * (32 + a * (keyLen + 4)) + 2
+            var out = [UInt8](repeating: 0, count: bound)
+            let used = out.withUnsafeMutableBufferPointer { buf -> Int in
+                let o = buf.baseAddress!
+                var k = 0
+                @inline(__always) func put(_ b: UInt8) { o[k] = b; k += 1 }
+                if c == 0 { put(UInt8(ascii: "{")) }
+                var digits = [UInt8](repeating: 0, count: 24)
+                for r in lo..<hi {
+                    if r > 0 { put(UInt8(ascii: ",")); put(0x20) }
+                    put(UInt8(ascii: "\""))
+                    let id = ids[r]
+                    var v = id.magnitude, nd = 0
+                    if id < 0 { put(UInt8(ascii: "-")) }
+                    repeat { digits[nd] = UInt8(truncatingIfNeeded: 48 &+ v % 10); v /= 10; nd += 1 } while v > 0
+                    while nd > 0 { nd -= 1; put(digits[nd]) }
+                    put(UInt8(ascii: "\"")); put(UInt8(ascii: ":")); put(0x20); put(UInt8(ascii: "{"))
+                    var first = true
+                    for j in 0..<a {
+                        let l = labels[r * a + j]
+                        if l == PseudoLabels.absent { continue }
+                        if !first { put(UInt8(ascii: ",")); put(0x20) }
+                        first = false
+                        firstKey[j].withUnsafeBufferPointer { kb in (o + k).update(from: kb.baseAddress!, count: kb.count); k += kb.count }
+                        if l < 0 { put(UInt8(ascii: "-")) }
+                        put(l == 0 ? UInt8(ascii: "0") : UInt8(ascii: "1"))
+                    }
+                    put(UInt8(ascii: "}"))
                 }
-                out.append(UInt8(ascii: "}"))
+                if c == p - 1 { put(UInt8(ascii: "}")) }
+                return k
             }
-            if c == p - 1 { out.append(UInt8(ascii: "}")) }
+            out.removeSubrange(used...)
             chunks[c] = out
         }
         if n == 0 { return [Array("{}".utf8)] }

@@ -423,13 +423,18 @@ public func partitionScores(path: String, out: String, members: [String]? = nil,
     func run(_ c: Int) {
         let r = results[c]
         let lo = bounds[c], hi = bounds[c + 1]
-        r.ids.reserveCapacity((hi - lo) / 150); r.clean.reserveCapacity((hi - lo) / 150)
+        // Local state (class properties would pay a dynamic exclusivity check per access).
+        var ids: [Int64] = [], isClean: [Bool] = [], lines = 0, missing = 0
+        var agreeK = [Int](repeating: 0, count: m), tiesK = agreeK
+        var skipped: [(line: Int, column: Int, message: String)] = []
+        defer { r.ids = ids; r.clean = isClean; r.lines = lines; r.missing = missing; r.agree = agreeK; r.ties = tiesK; r.skipped = skipped }
+        ids.reserveCapacity((hi - lo) / 150); isClean.reserveCapacity((hi - lo) / 150)
         var buf = [Double](repeating: 0, count: 2 * m)
         var start = lo, released = lo
         buf.withUnsafeMutableBufferPointer { sb in
             let s = sb.baseAddress!
             while start < hi {
-                r.lines += 1
+                lines += 1
                 let end = memchr(bytes.baseAddress! + start, 0x0A, hi - start).map { UnsafeRawPointer($0) - bytes.baseAddress! } ?? hi
                 do {
                     if let (id, winner, source) = try parser.parse(bytes, start, end, into: s) {
@@ -439,15 +444,15 @@ public func partitionScores(path: String, out: String, members: [String]? = nil,
                         } else {
                             verdict = rule.builtin(winner: winner, scores: UnsafePointer(s), members: m)
                         }
-                        r.ids.append(id); r.clean.append(verdict)
-                        if source == .missing { r.missing += 1 }
+                        ids.append(id); isClean.append(verdict)
+                        if source == .missing { missing += 1 }
                         for k in 0..<m {
                             let v = consensusVote(s[2 * k], s[2 * k + 1], tieTolerance: tol)
-                            if v == winner { r.agree[k] += 1 } else if v == nil { r.ties[k] += 1 }
+                            if v == winner { agreeK[k] += 1 } else if v == nil { tiesK[k] += 1 }
                         }
                     }
                 } catch let e as JSONSyntaxError {
-                    r.skipped.append((r.lines, e.offset - start + 1, e.message))
+                    skipped.append((lines, e.offset - start + 1, e.message))
                     if !skipMalformed { return }
                 } catch {
                     r.error = error; return
