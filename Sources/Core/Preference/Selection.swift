@@ -343,14 +343,14 @@ public func benchSelect(confidence: String, mode: SelectionMode = .percentile, v
                         repeats: Int = 3) throws -> BenchFigures {
     let base = currentResidentMiB()
     resetPeakResident()
-    var times: [Double] = [], report: SelectionReport? = nil
+    var times: [Double] = [], cpu: [Double] = [], report: SelectionReport? = nil
     for _ in 0..<max(1, repeats) {
-        let t0 = monotonicSeconds()
+        let t0 = monotonicSeconds(), c0 = cpuSecondsUsed()
         report = try selectFile(confidence: confidence, mode: mode, values: values, past: past, clean: clean,
                                 out: out, testConfidence: testConfidence)
-        times.append(monotonicSeconds() - t0)
+        times.append(monotonicSeconds() - t0); cpu.append(cpuSecondsUsed() - c0)
     }
     let r = report!
     return BenchFigures(name: "select_file", seconds: times, peakMiB: peakResidentMiB(), baselineMiB: base,
-                        summary: "\(r.pairsIn) pairs × \(r.result.labels.anchors.count) anchors in, \(r.result.labels.count) labelled pairs out\n" + r.result.summary)
+                        summary: "\(r.pairsIn) pairs × \(r.result.labels.anchors.count) anchors in, \(r.result.labels.count) labelled pairs out\n" + r.result.summary, cpuSeconds: cpu)
 }

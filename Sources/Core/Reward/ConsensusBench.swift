@@ -30,10 +30,14 @@ public struct BenchFigures: CustomStringConvertible {
     public var peakMiB: Double?
     public var baselineMiB: Double?
     public var summary: String
+    /// CPU seconds (user + system, all threads) of each repetition: robust to other processes competing
+    /// for the cores; on an idle 2-core machine wall ≈ CPU / 2 for the parallel parts.
+    public var cpuSeconds: [Double] = []
     public var description: String {
         let t = seconds.map { String(format: "%.3f", $0) }.joined(separator: ", ")
         let best = seconds.min() ?? .nan
-        return "\(name): best \(String(format: "%.3f", best)) s of [\(t)]; peak RSS \(peakMiB.map { String(format: "%.0f", $0) } ?? "?") MiB "
+        let c = cpuSeconds.map { String(format: "%.3f", $0) }.joined(separator: ", ")
+        return "\(name): best \(String(format: "%.3f", best)) s of [\(t)] wall, CPU [\(c)] s; peak RSS \(peakMiB.map { String(format: "%.0f", $0) } ?? "?") MiB "
             + "(baseline \(baselineMiB.map { String(format: "%.0f", $0) } ?? "?") MiB); \(summary)"
     }
 }
@@ -44,6 +48,13 @@ func currentResidentMiB() -> Double? {
         return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) }.map { $0 / 1024 }
     }
     return nil
+}
+
+/// User + system CPU seconds of this process so far (all threads).
+func cpuSecondsUsed() -> Double {
+    var u = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &u)
+    return Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6
 }
 
 func monotonicSeconds() -> Double {
@@ -58,15 +69,15 @@ public func benchPartition(path: String, out: String, members: [String]? = nil,
                            seed: UInt64 = 42, repeats: Int = 3) throws -> BenchFigures {
     let base = currentResidentMiB()
     resetPeakResident()
-    var times: [Double] = [], report: PartitionReport? = nil
+    var times: [Double] = [], cpu: [Double] = [], report: PartitionReport? = nil
     for _ in 0..<max(1, repeats) {
-        let t0 = monotonicSeconds()
+        let t0 = monotonicSeconds(), c0 = cpuSecondsUsed()
         report = try partitionScores(path: path, out: out, members: members, rule: rule,
                                      testFraction: testFraction, seed: seed)
-        times.append(monotonicSeconds() - t0)
+        times.append(monotonicSeconds() - t0); cpu.append(cpuSecondsUsed() - c0)
     }
     let r = report!
     return BenchFigures(name: "partition_scores", seconds: times, peakMiB: peakResidentMiB(), baselineMiB: base,
                         summary: "\(r.total) pairs × \(r.members.count) members, \(r.clean) clean (\(String(format: "%.4f", r.cleanFraction))), "
-                            + "\(r.cleanTest) held out, \(r.noisy) noisy")
+                            + "\(r.cleanTest) held out, \(r.noisy) noisy", cpuSeconds: cpu)
 }
