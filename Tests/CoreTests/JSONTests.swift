@@ -55,3 +55,20 @@ import Testing
     try "{\"a\": 1}\n\n[1, 2]\n".write(toFile: path, atomically: true, encoding: .utf8)
     #expect(try JSONL.read(file: path) == [.object([("a", .number(1))]), .array([.number(1), .number(2)])])
 }
+
+@Test func integersAreExact() throws {
+    // Ids above 2^53 must not pass through Double: 2^53 + 1 = 9007199254740993.
+    for (text, want) in [("9007199254740993", Int64(9_007_199_254_740_993)), ("-42", -42), ("12.0", 12), ("1e3", 1000),
+                         ("9223372036854775807", Int64.max), ("-9223372036854775808", Int64.min)] {
+        var bytes = Array(text.utf8)
+        let got = try bytes.withUnsafeMutableBytes { b -> Int64 in
+            var s = JSONScanner(UnsafeRawBufferPointer(b), start: 0, end: b.count)
+            return try s.parseInteger("idx")
+        }
+        #expect(got == want, "\(text)")
+    }
+    var bytes = Array("1.5".utf8)
+    #expect(throws: JSONSyntaxError.self) {
+        try bytes.withUnsafeMutableBytes { b in var s = JSONScanner(UnsafeRawBufferPointer(b), start: 0, end: b.count); _ = try s.parseInteger("idx") }
+    }
+}

@@ -513,11 +513,31 @@ public struct JSONScanner {
     }
 
     /// Parses an integer value (a number with no fraction that fits in Int64).
-    public mutating func parseInteger(_ what: String) throws -> Int64 {
+    /// Plain integer tokens are read digit by digit (exact over all of Int64); `12.0` or `1e3` are
+    /// accepted when the number is integral.
+    public mutating func parseInteger(_ what: @autoclosure () -> String) throws -> Int64 {
         skipSpace()
         let at = pos
+        var i = pos, neg = false
+        if i < end && p![i] == UInt8(ascii: "-") { neg = true; i += 1 }
+        let digitsStart = i
+        var v: UInt64 = 0, overflow = false
+        while i < end, case let d = p![i] &- 48, d < 10 {
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (s, o2) = m.addingReportingOverflow(UInt64(d))
+            v = s; overflow = overflow || o1 || o2
+            i += 1
+        }
+        let next: UInt8 = i < end ? p![i] : 0
+        if i > digitsStart && !overflow && next != UInt8(ascii: ".") && (next | 0x20) != UInt8(ascii: "e")
+            && !(p![digitsStart] == 48 && i - digitsStart > 1) {
+            if neg ? v <= UInt64(Int64.max) + 1 : v <= UInt64(Int64.max) {
+                pos = i
+                return neg ? Int64(truncatingIfNeeded: 0 &- v) : Int64(v)
+            }
+        }
         let x = try parseNumber()
-        guard x.rounded() == x, abs(x) < 9.2e18 else { throw fail("\(what) must be an integer", at: at) }
+        guard x.rounded() == x, abs(x) < 9.2e18 else { throw fail("\(what()) must be an integer", at: at) }
         return Int64(x)
     }
 }
