@@ -1,4 +1,5 @@
-// Entry point of the `semidpo` command.
+// Entry point of the `semidpo` command: fix up the BLAS kernels first (this may re-exec), then parse.
 import Core
 
-print("semidpo \(SemidpoVersion.string)")
+BLASRuntime.configureProcess(arguments: CommandLine.arguments)
+SemidpoCommand.main()

@@ -1,0 +1,388 @@
+// YAML configs and manifests on libyaml: decode to `YAMLValue` (YAML 1.1 core scalars typed,
+// errors with file:line:column) and dump a `YAMLValue` to block-style YAML text.
+import CYAML
+import Foundation
+
+/// A decoded YAML document. Maps keep their order; keys are strings (scalar keys as written).
+public enum YAMLValue: Equatable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case float(Double)
+    case string(String)
+    case seq([YAMLValue])
+    case map([(key: String, value: YAMLValue)])
+
+    public static func == (a: YAMLValue, b: YAMLValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): return true
+        case let (.bool(x), .bool(y)): return x == y
+        case let (.int(x), .int(y)): return x == y
+        case let (.float(x), .float(y)): return x == y || (x.isNaN && y.isNaN)
+        case let (.string(x), .string(y)): return x == y
+        case let (.seq(x), .seq(y)): return x == y
+        case let (.map(x), .map(y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        default: return false
+        }
+    }
+
+    /// The value for `key` in a map (nil for a missing key or a non-map).
+    public subscript(key: String) -> YAMLValue? {
+        if case .map(let pairs) = self { return pairs.first(where: { $0.key == key })?.value }
+        return nil
+    }
+
+    /// The `i`-th element of a sequence.
+    public subscript(i: Int) -> YAMLValue? {
+        if case .seq(let items) = self, items.indices.contains(i) { return items[i] }
+        return nil
+    }
+
+    public var intValue: Int? { if case .int(let i) = self { return i }; return nil }
+    /// Floats, and ints widened to Double.
+    public var doubleValue: Double? {
+        switch self { case .float(let d): return d; case .int(let i): return Double(i); default: return nil }
+    }
+    public var stringValue: String? { if case .string(let s) = self { return s }; return nil }
+    public var boolValue: Bool? { if case .bool(let b) = self { return b }; return nil }
+
+    /// The value as YAML text (`YAML.dump`).
+    public var description: String { YAML.dump(self) }
+
+    /// Converts a Swift value: nil → null, Bool, integers, Float/Double, String, arrays → seq,
+    /// `[String: Any]` → map with sorted keys, `YAMLValue` as is. `path` names the offending element.
+    public init(any value: Any?, path: String = "value") throws {
+        guard let value else { self = .null; return }
+        switch value {
+        case let v as YAMLValue: self = v
+        case let v as Bool: self = .bool(v)
+        case let v as Int: self = .int(v)
+        case let v as Int32: self = .int(Int(v))
+        case let v as Int64: self = .int(Int(v))
+        case let v as UInt32: self = .int(Int(v))
+        case let v as Double: self = .float(v)
+        case let v as Float: self = .float(Double(v))
+        case let v as String: self = .string(v)
+        case let v as Substring: self = .string(String(v))
+        case let v as [Any?]: self = .seq(try v.enumerated().map { try YAMLValue(any: $1, path: "\(path)[\($0 + 1)]") })
+        case let v as [Any]: self = .seq(try v.enumerated().map { try YAMLValue(any: $1, path: "\(path)[\($0 + 1)]") })
+        case let v as [String: Any?]:
+            self = .map(try v.keys.sorted().map { ($0, try YAMLValue(any: v[$0]!, path: "\(path).\($0)")) })
+        case let v as [String: Any]:
+            self = .map(try v.keys.sorted().map { ($0, try YAMLValue(any: v[$0], path: "\(path).\($0)")) })
+        default:
+            let m = Mirror(reflecting: value)
+            if m.displayStyle == .optional {
+                try self.init(any: m.children.first?.value, path: path)
+                return
+            }
+            throw CoreError("\(path): cannot represent a value of type \(type(of: value)) in YAML")
+        }
+    }
+}
+
+public enum YAML {
+    /// Parses the first document of `text`; an empty document is `.null`. `file` names the source
+    /// in error messages (`config.yaml:3:7: mapping values are not allowed in this context`).
+    public static func decode(_ text: String, file: String = "<string>") throws -> YAMLValue {
+        let parser = Parser(file: file)
+        return try parser.parse(Array(text.utf8))
+    }
+
+    /// Reads and parses a YAML file.
+    public static func load(path: String) throws -> YAMLValue {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CoreError("cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied or not a file" : "no such file")")
+        }
+        return try Parser(file: path).parse(Array(data))
+    }
+
+    /// Block-style YAML for `value`, ending in a newline. Strings are quoted when they would
+    /// otherwise read back as another type; `decode(dump(v)) == v` for maps with unique keys.
+    public static func dump(_ value: YAMLValue) -> String {
+        var lines: [String] = []
+        emit(value, indent: 0, into: &lines)
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    // MARK: scalars (YAML 1.1 core schema)
+
+    /// The typed value of a plain (unquoted, untagged) scalar.
+    public static func resolvePlain(_ s: String) -> YAMLValue {
+        switch s {
+        case "", "~", "null", "Null", "NULL": return .null
+        case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return .bool(true)
+        case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return .bool(false)
+        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .float(.infinity)
+        case "-.inf", "-.Inf", "-.INF": return .float(-.infinity)
+        case ".nan", ".NaN", ".NAN": return .float(.nan)
+        default: break
+        }
+        if let i = parseInt(s) { return .int(i) }
+        if let d = parseFloat(s) { return .float(d) }
+        return .string(s)
+    }
+
+    static func parseInt(_ s: String) -> Int? {
+        var body = Substring(s)
+        var negative = false
+        if let f = body.first, f == "-" || f == "+" { negative = f == "-"; body = body.dropFirst() }
+        guard let first = body.first, first.isASCII, first.isNumber else { return nil }
+        let digits = body.replacingOccurrences(of: "_", with: "")
+        var magnitude: Int?
+        if digits.hasPrefix("0x") { magnitude = Int(digits.dropFirst(2), radix: 16) }
+        else if digits.hasPrefix("0b") { magnitude = Int(digits.dropFirst(2), radix: 2) }
+        else if digits.hasPrefix("0o") { magnitude = Int(digits.dropFirst(2), radix: 8) }
+        else if digits.count > 1, digits.hasPrefix("0") { magnitude = Int(digits.dropFirst(), radix: 8) }
+        else { magnitude = Int(digits, radix: 10) }
+        guard let m = magnitude else { return nil }
+        return negative ? -m : m
+    }
+
+    static func parseFloat(_ s: String) -> Double? {
+        // Digits with a '.' or an exponent (1.5, -2., .5, 1e-3, 6.02e+23); '_' separators allowed.
+        let allowed = Set("0123456789.eE+-_")
+        guard s.contains(where: { $0.isNumber }), s.allSatisfy({ allowed.contains($0) }),
+              s.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
+        return Double(s.replacingOccurrences(of: "_", with: ""))
+    }
+
+    // MARK: dumping
+
+    static func isCollection(_ v: YAMLValue) -> Bool {
+        switch v {
+        case .seq(let a): return !a.isEmpty
+        case .map(let m): return !m.isEmpty
+        default: return false
+        }
+    }
+
+    static func emit(_ v: YAMLValue, indent: Int, into lines: inout [String]) {
+        let pad = String(repeating: " ", count: indent)
+        switch v {
+        case .map(let pairs) where !pairs.isEmpty:
+            for (k, child) in pairs {
+                if isCollection(child) {
+                    lines.append("\(pad)\(scalarText(.string(k))):")
+                    emit(child, indent: indent + 2, into: &lines)
+                } else {
+                    lines.append("\(pad)\(scalarText(.string(k))): \(scalarText(child))")
+                }
+            }
+        case .seq(let items) where !items.isEmpty:
+            for child in items {
+                if isCollection(child) {
+                    var sub: [String] = []
+                    emit(child, indent: indent + 2, into: &sub)
+                    sub[0] = pad + "- " + sub[0].dropFirst(indent + 2)
+                    lines.append(contentsOf: sub)
+                } else {
+                    lines.append("\(pad)- \(scalarText(child))")
+                }
+            }
+        default:
+            lines.append(pad + scalarText(v))
+        }
+    }
+
+    /// One scalar (or empty collection) as YAML text.
+    public static func scalarText(_ v: YAMLValue) -> String {
+        switch v {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .float(let d):
+            if d.isNaN { return ".nan" }
+            if d.isInfinite { return d < 0 ? "-.inf" : ".inf" }
+            return "\(d)"  // Swift always writes a '.' or an exponent
+        case .string(let s): return needsQuotes(s) ? quoted(s) : s
+        case .seq: return "[]"
+        case .map: return "{}"
+        }
+    }
+
+    static func needsQuotes(_ s: String) -> Bool {
+        if resolvePlain(s) != .string(s) { return true }
+        guard let first = s.first, let last = s.last else { return true }
+        if first == " " || last == " " || last == ":" { return true }
+        if "-?:,[]{}#&*!|>'\"%@`".contains(first) { return true }
+        if s.contains(": ") || s.contains(" #") { return true }
+        return s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    }
+
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\x%02X", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+
+    // MARK: parsing
+
+    /// An event-driven recursive descent over libyaml's parser.
+    final class Parser {
+        let file: String
+        var parser = yaml_parser_t()
+        var anchors: [String: YAMLValue] = [:]
+
+        init(file: String) { self.file = file }
+
+        func parse(_ bytes: [UInt8]) throws -> YAMLValue {
+            guard yaml_parser_initialize(&parser) != 0 else { throw CoreError("\(file): cannot initialise the YAML parser") }
+            defer { yaml_parser_delete(&parser) }
+            return try bytes.withUnsafeBufferPointer { buf in
+                yaml_parser_set_input_string(&parser, buf.baseAddress, buf.count)
+                var result = YAMLValue.null
+                var sawDocument = false
+                loop: while true {
+                    var ev = try next()
+                    switch ev.type {
+                    case YAML_STREAM_END_EVENT:
+                        yaml_event_delete(&ev)
+                        break loop
+                    case YAML_DOCUMENT_START_EVENT:
+                        yaml_event_delete(&ev)
+                        if sawDocument { break loop }  // only the first document
+                        sawDocument = true
+                        var body = try next()
+                        result = try value(&body)
+                    default:
+                        yaml_event_delete(&ev)
+                    }
+                }
+                return result
+            }
+        }
+
+        func next() throws -> yaml_event_t {
+            var ev = yaml_event_t()
+            guard yaml_parser_parse(&parser, &ev) != 0 else {
+                let problem = parser.problem.map { String(cString: $0) } ?? "invalid YAML"
+                let m = parser.problem_mark
+                var msg = "\(file):\(m.line + 1):\(m.column + 1): \(problem)"
+                if let ctx = parser.context {
+                    msg += " (\(String(cString: ctx)) at line \(parser.context_mark.line + 1), column \(parser.context_mark.column + 1))"
+                }
+                throw CoreError(msg)
+            }
+            return ev
+        }
+
+        func position(_ ev: yaml_event_t) -> String {
+            "\(file):\(ev.start_mark.line + 1):\(ev.start_mark.column + 1)"
+        }
+
+        static func text(_ p: UnsafeMutablePointer<yaml_char_t>?, _ n: Int) -> String {
+            guard let p else { return "" }
+            return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+        }
+
+        static func cstr(_ p: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+            p.map { String(cString: $0) }
+        }
+
+        /// Builds the value that starts with `ev` (consumes `ev` and the events of its children).
+        func value(_ ev: inout yaml_event_t) throws -> YAMLValue {
+            defer { yaml_event_delete(&ev) }
+            switch ev.type {
+            case YAML_ALIAS_EVENT:
+                let name = Parser.cstr(ev.data.alias.anchor) ?? ""
+                guard let v = anchors[name] else { throw CoreError("\(position(ev)): unknown alias '*\(name)'") }
+                return v
+            case YAML_SCALAR_EVENT:
+                let s = ev.data.scalar
+                let raw = Parser.text(s.value, s.length)
+                let v = try scalar(raw, tag: Parser.cstr(s.tag), plain: s.style == YAML_PLAIN_SCALAR_STYLE, at: ev)
+                if let a = Parser.cstr(s.anchor) { anchors[a] = v }
+                return v
+            case YAML_SEQUENCE_START_EVENT:
+                let anchor = Parser.cstr(ev.data.sequence_start.anchor)
+                var items: [YAMLValue] = []
+                while true {
+                    var child = try next()
+                    if child.type == YAML_SEQUENCE_END_EVENT { yaml_event_delete(&child); break }
+                    items.append(try value(&child))
+                }
+                if let anchor { anchors[anchor] = .seq(items) }
+                return .seq(items)
+            case YAML_MAPPING_START_EVENT:
+                let anchor = Parser.cstr(ev.data.mapping_start.anchor)
+                var pairs: [(key: String, value: YAMLValue)] = []
+                var merged: [(key: String, value: YAMLValue)] = []
+                while true {
+                    var keyEvent = try next()
+                    if keyEvent.type == YAML_MAPPING_END_EVENT { yaml_event_delete(&keyEvent); break }
+                    let keyPos = position(keyEvent)
+                    guard keyEvent.type == YAML_SCALAR_EVENT || keyEvent.type == YAML_ALIAS_EVENT else {
+                        yaml_event_delete(&keyEvent)
+                        throw CoreError("\(keyPos): only scalar mapping keys are supported")
+                    }
+                    let isMerge = keyEvent.type == YAML_SCALAR_EVENT && keyEvent.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+                        && Parser.text(keyEvent.data.scalar.value, keyEvent.data.scalar.length) == "<<"
+                    // Scalar keys stay as written (`yes:` is the key "yes", not true).
+                    let rawKey = keyEvent.type == YAML_SCALAR_EVENT
+                        ? Parser.text(keyEvent.data.scalar.value, keyEvent.data.scalar.length) : nil
+                    let keyValue = try value(&keyEvent)
+                    var valueEvent = try next()
+                    let child = try value(&valueEvent)
+                    if isMerge {
+                        // YAML 1.1 merge key: `<<: *defaults` or `<<: [*a, *b]`.
+                        let sources: [YAMLValue]
+                        if case .seq(let s) = child { sources = s } else { sources = [child] }
+                        for src in sources {
+                            guard case .map(let m) = src else { throw CoreError("\(keyPos): '<<' must merge a mapping") }
+                            for p in m where !merged.contains(where: { $0.key == p.key }) { merged.append(p) }
+                        }
+                        continue
+                    }
+                    let key: String
+                    switch keyValue {
+                    case _ where rawKey != nil: key = rawKey!
+                    case .string(let s): key = s
+                    case .int(let i): key = String(i)
+                    case .float, .bool, .null: key = YAML.scalarText(keyValue)
+                    default: throw CoreError("\(keyPos): only scalar mapping keys are supported")
+                    }
+                    if pairs.contains(where: { $0.key == key }) { throw CoreError("\(keyPos): duplicate key '\(key)'") }
+                    pairs.append((key, child))
+                }
+                for p in merged where !pairs.contains(where: { $0.key == p.key }) { pairs.append(p) }
+                if let anchor { anchors[anchor] = .map(pairs) }
+                return .map(pairs)
+            default:
+                throw CoreError("\(position(ev)): unexpected YAML event \(ev.type.rawValue)")
+            }
+        }
+
+        func scalar(_ raw: String, tag: String?, plain: Bool, at ev: yaml_event_t) throws -> YAMLValue {
+            let prefix = "tag:yaml.org,2002:"
+            guard let tag, tag != "!" else { return plain ? YAML.resolvePlain(raw) : .string(raw) }
+            let bad = { CoreError("\(self.position(ev)): '\(raw)' is not a valid !!\(tag.dropFirst(prefix.count))") }
+            switch tag {
+            case prefix + "str": return .string(raw)
+            case prefix + "null": return .null
+            case prefix + "int": guard let i = YAML.parseInt(raw) else { throw bad() }; return .int(i)
+            case prefix + "float":
+                let v = YAML.resolvePlain(raw)
+                if case .float = v { return v }
+                if case .int(let i) = v { return .float(Double(i)) }
+                throw bad()
+            case prefix + "bool":
+                guard case .bool = YAML.resolvePlain(raw) else { throw bad() }
+                return YAML.resolvePlain(raw)
+            default:
+                throw CoreError("\(position(ev)): unsupported tag '\(tag)'")
+            }
+        }
+    }
+}
