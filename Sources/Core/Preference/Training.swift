@@ -228,7 +228,8 @@ public struct TrainingStepMetrics: Equatable, Sendable {
                                     "unlabeled_accuracy", "policy_mse_winner", "policy_mse_loser",
                                     "reference_mse_winner", "reference_mse_loser", "learning_rate", "grad_norm"]
 
-    var csvValues: [Double] {
+    /// The values in `csvColumns` order.
+    public var csvValues: [Double] {
         [Double(step), loss, labeledLoss, unlabeledLoss, implicitAccuracy, unlabeledAccuracy, policyMSEWinner,
          policyMSELoser, referenceMSEWinner, referenceMSELoser, learningRate, gradNorm]
     }
