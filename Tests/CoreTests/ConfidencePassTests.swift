@@ -7,7 +7,7 @@ import Testing
 @Test func confidencePassDoesNotDependOnBatchSizeOrOrder() throws {
     let pairs = try toyPairs(7, seed: 21, separable: false)
     let model = TinyDenoiser(seed: 1), reference = TinyDenoiser(seed: 2)
-    var results: [ConfidenceScores] = []
+    var results: [ConfidenceTable] = []
     for batchSize in [1, 3, 16] {
         results.append(try confidencePass(model: model, reference: reference, pairs: pairs,
                                           config: ConfidencePassConfig(beta: 100, batchSize: batchSize, seed: 4)))
@@ -66,13 +66,30 @@ import Testing
     //   anchor 150: −1, 0, −1, 0    → two ties at ½ each: 1/4                    = 0.25
     //   anchor 250: 0, NaN, 0.5, NaN → NaN skipped: (½ + 1) / 2                  = 0.75
     let nan = Double.nan
-    let scores = try ConfidenceScores(anchors: [50, 150, 250], ids: [1, 2, 3, 4],
-                                      values: [1, -1, 0, 2, 0, nan, -3, -1, 0.5, 0.1, 0, nan])
-    #expect(scores.accuracyPerAnchor() == [0.75, 0.25, 0.75])
-    let md = scores.accuracyTable().markdown
-    #expect(md.contains("| Accuracy (%) | 75.0 | 25.0 | 75.0 |"))
-    #expect(anchorAccuracy(values: [nan, nan], anchors: 1)[0].isNaN)
-    #expect(throws: CoreError.self) { try ConfidenceScores(anchors: [50], ids: [1, 2], values: [1]) }
+    let table = try ConfidenceTable(anchors: [50, 150, 250], ids: [1, 2, 3, 4],
+                                    values: [1, -1, 0, 2, 0, nan, -3, -1, 0.5, 0.1, 0, nan])
+    #expect(table.accuracy() == [0.75, 0.25, 0.75])
+    #expect(table.accuracyTable().markdown.contains("| Accuracy (%) | 75.0 | 25.0 | 75.0 |"))
+    let empty = try ConfidenceTable(anchors: [50], ids: [1], values: [nan])
+    #expect(empty.accuracyTable().markdown.contains("| Accuracy (%) | — |"))
+}
+
+@Test func confidencePassRoundTripsThroughTheOfficialShardFormat() throws {
+    let pairs = try toyPairs(5, seed: 24, separable: false)
+    let table = try confidencePass(model: TinyDenoiser(seed: 1), reference: TinyDenoiser(seed: 2), pairs: pairs,
+                                   config: ConfidencePassConfig(anchors: [50, 550, 950], beta: 100, batchSize: 2, seed: 1))
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("semidpo-conf-\(getpid())").path
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    try table.write(to: dir, shards: 2)
+    let back = try ConfidenceTable.read(dir)
+    #expect(back.anchors == [50, 550, 950])
+    #expect(Set(back.ids) == Set(pairs.ids))
+    for (r, id) in back.ids.enumerated() {
+        let src = try #require(table.ids.firstIndex(of: id))
+        for j in 0..<3 { #expect(back.value(row: r, anchor: j) == table.value(row: src, anchor: j)) }
+    }
+    let first = try String(contentsOfFile: "\(dir)/confidence_rank000.jsonl", encoding: .utf8).split(separator: "\n")[0]
+    #expect(first.hasPrefix("{\"idx\": 100, \"timestep_50\": "))
 }
 
 @Test func badConfidenceSettingsAreCoreErrors() throws {

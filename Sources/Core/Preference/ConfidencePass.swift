@@ -1,5 +1,5 @@
 // The timestep-conditional confidence pass: z(t) of every pair at a list of anchor timesteps, one
-// noise draw per pair (keyed by its id) reused across anchors; and accuracy per anchor (Table 7).
+// noise draw per pair (keyed by its id) reused across anchors, into a `ConfidenceTable`; Table 7's layout.
 import Foundation
 
 /// Settings of a confidence pass.
@@ -26,54 +26,13 @@ public struct ConfidencePassConfig: Equatable, Sendable {
     }
 }
 
-/// z per pair and anchor, pairs × anchors, in the source's row order.
-///
-///     z(t) = β · [ (mse_ref(x_w, t) − mse_ref(x_l, t)) − (mse_θ(x_w, t) − mse_θ(x_l, t)) ]
-///
-/// (label +1: z > 0 means the model agrees with the human label; |z| is the confidence.)
-public struct ConfidenceScores: Equatable, Sendable {
-    public let anchors: [Int]
-    public let ids: [Int64]
-    /// (pairs, anchors) row-major.
-    public let values: [Double]
-
-    public init(anchors: [Int], ids: [Int64], values: [Double]) throws {
-        guard values.count == ids.count * anchors.count else {
-            throw CoreError("confidence: \(values.count) values for \(ids.count) pairs × \(anchors.count) anchors")
-        }
-        self.anchors = anchors; self.ids = ids; self.values = values
-    }
-
-    public var count: Int { ids.count }
-    public func value(row: Int, anchor a: Int) -> Double { values[row * anchors.count + a] }
-
-    /// Accuracy per anchor — the paper's Table 7 when the pairs are the clean test split:
-    /// acc(t) = (#{z > 0} + ½·#{z = 0}) / #{pairs}, NaN values skipped; NaN if no pair has a value.
-    public func accuracyPerAnchor() -> [Double] {
-        anchorAccuracy(values: values, anchors: anchors.count)
-    }
-
-    /// Accuracy per anchor as a one-row table (percent), like the paper's Table 7.
+extension ConfidenceTable {
+    /// Accuracy per anchor as a one-row table in percent, like the paper's Table 7 (see `accuracy()`:
+    /// acc(t) = (#{z > 0} + ½·#{z = 0}) / #{pairs with a value}).
     public func accuracyTable(title: String = "Accuracy per anchor on the clean test pairs (%)") -> ResultTable {
         var table = ResultTable(title: title, columns: ["Timesteps"] + anchors.map(String.init))
-        table.addRow([.text("Accuracy (%)")] + accuracyPerAnchor().map { .number($0 * 100, decimals: 1) })
+        table.addRow([.text("Accuracy (%)")] + accuracy().map { .number(($0 ?? .nan) * 100, decimals: 1) })
         return table
-    }
-}
-
-/// acc_j = (#{z_ij > 0} + ½·#{z_ij = 0}) / #{i : z_ij not NaN} for a row-major (pairs, anchors) table.
-public func anchorAccuracy(values: [Double], anchors: Int) -> [Double] {
-    precondition(anchors > 0 && values.count % anchors == 0, "anchorAccuracy: \(values.count) values for \(anchors) anchors")
-    let n = values.count / anchors
-    return (0..<anchors).map { j in
-        var seen = 0, right = 0.0
-        for i in 0..<n {
-            let z = values[i * anchors + j]
-            if z.isNaN { continue }
-            seen += 1
-            right += z > 0 ? 1 : (z == 0 ? 0.5 : 0)
-        }
-        return seen == 0 ? .nan : right / Double(seen)
     }
 }
 
@@ -83,12 +42,18 @@ public func confidenceNoise(id: Int64, seed: UInt64, shape: [Int]) -> Tensor {
     Tensor.normal(shape, key: RandomKey(seed: seed).child("confidence-noise").child(UInt64(bitPattern: id)))
 }
 
-/// Computes z(t) for every pair of `pairs` at every anchor, under `noGrad`. Pair i uses one noise
+/// Computes z(t) for every pair of `pairs` at every anchor, under `noGrad`:
+///
+///     z(t) = β · [ (mse_ref(x_w, t) − mse_ref(x_l, t)) − (mse_θ(x_w, t) − mse_θ(x_l, t)) ]
+///
+/// (label +1: z > 0 means the model agrees with the human label; |z| is the confidence). The result
+/// is the tabular stage's `ConfidenceTable` in the source's row order, ready for selection and for
+/// the official shard files (`write(to:shards:)`). Pair i uses one noise
 /// ε_i (`confidenceNoise`) at all anchors, for both its images. Batches of `batchSize` pairs; for
 /// each batch and anchor the model and the reference each see 2B samples [winners; losers].
 /// `progress(done, total)` is called after each batch with pairs done so far; throwing stops.
 public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSource, config: ConfidencePassConfig,
-                           progress: ((Int, Int) throws -> Void)? = nil) throws -> ConfidenceScores {
+                           progress: ((Int, Int) throws -> Void)? = nil) throws -> ConfidenceTable {
     try config.validate(steps: model.schedule.steps)
     guard reference.schedule.steps == model.schedule.steps else {
         throw CoreError("confidence: model and reference have different schedules")
@@ -122,5 +87,5 @@ public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSour
             try progress?(start, n)
         }
     }
-    return try ConfidenceScores(anchors: config.anchors, ids: pairs.ids, values: values)
+    return try ConfidenceTable(anchors: config.anchors, ids: pairs.ids, values: values)
 }

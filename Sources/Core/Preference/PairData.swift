@@ -129,6 +129,12 @@ public struct AnchorLabels: Equatable, Sendable {
         try self.init(anchors: anchors, labels: out)
     }
 
+    /// Row-aligned labels from a pseudo-label file (`PseudoLabels.read`, or a selection's result);
+    /// pairs the file does not list, and its absent entries, are unlabelled.
+    public init(_ pseudo: PseudoLabels, alignedTo sourceIds: [Int64]) throws {
+        try self.init(anchors: pseudo.anchors, ids: pseudo.ids, labels: pseudo.labels, alignedTo: sourceIds)
+    }
+
     public var rows: Int { labels.count / anchors.count }
 
     /// The labels of one row.

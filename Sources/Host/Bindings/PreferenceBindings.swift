@@ -35,9 +35,10 @@ final class ConfidenceObject: LuaObject {
         LuaFunction("values", confidence_values),
         LuaFunction("accuracy", confidence_accuracy),
         LuaFunction("accuracy_table", confidence_accuracy_table),
+        LuaFunction("write", confidence_write),
     ]
-    let scores: ConfidenceScores
-    init(_ scores: ConfidenceScores) { self.scores = scores }
+    let scores: ConfidenceTable
+    init(_ scores: ConfidenceTable) { self.scores = scores }
     var luaDescription: String { "Confidence(\(scores.count) pairs × \(scores.anchors.count) anchors)" }
 }
 
@@ -48,6 +49,7 @@ enum PreferenceBindings: LuaBindings {
         LuaFunction("labels", dpo_labels),
         LuaFunction("train", dpo_train),
         LuaFunction("confidence", dpo_confidence),
+        LuaFunction("read_confidence", dpo_read_confidence),
         LuaFunction("audit", dpo_audit),
     ]
 }
@@ -105,15 +107,21 @@ private func pairs_subset(_ L: OpaquePointer?) -> Int32 {
 
 /// `semidpo.dpo.labels{ anchors = {50, …}, labels = {flat −1/0/+1 per pair and anchor} [, ids = {…}, pairs = Pairs] } -> Labels`
 /// With `ids` and `pairs`, rows are matched to the pairs by id (missing ids unlabelled).
+/// `semidpo.dpo.labels{ file = "pseudo_labels.json", pairs = Pairs }` reads the official pseudo-label JSON.
 private func dpo_labels(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "labels") { args in
-        let o = try args.options(1, allowed: ["anchors", "labels", "ids", "pairs"])
+        let o = try args.options(1, allowed: ["anchors", "labels", "ids", "pairs", "file"])
+        if let file = try o.string("file") {
+            guard let pairs = try o.object("pairs", PairSource.self) else { throw args.error(1, "option 'file' needs option 'pairs'") }
+            try args.push(LabelsObject(try AnchorLabels(try PseudoLabels.read(file), alignedTo: pairs.ids)))
+            return 1
+        }
         guard let anchors = try o.numbers("anchors")?.map({ Int($0) }) else { throw args.error(1, "option 'anchors' is required") }
         guard let values = try o.numbers("labels") else { throw args.error(1, "option 'labels' is required") }
         for v in values where v != -1 && v != 0 && v != 1 { throw args.error(1, "option 'labels': \(v) is not -1, 0 or 1") }
         let labels = values.map { Int8($0) }
         if let ids = try o.numbers("ids") {
-            guard let pairs = try o.object("pairs", InMemoryPairs.self) else { throw args.error(1, "option 'ids' needs option 'pairs'") }
+            guard let pairs = try o.object("pairs", PairSource.self) else { throw args.error(1, "option 'ids' needs option 'pairs'") }
             try args.push(LabelsObject(try AnchorLabels(anchors: anchors, ids: ids.map { Int64($0) }, labels: labels,
                                                         alignedTo: pairs.ids)))
         } else {
@@ -295,7 +303,34 @@ private func confidence_values(_ L: OpaquePointer?) -> Int32 {
 
 /// `conf:accuracy() -> {share of z > 0 (ties ½) per anchor}` — Table 7 on the clean test pairs.
 private func confidence_accuracy(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "accuracy") { args in try args.push(try args.this(ConfidenceObject.self).scores.accuracyPerAnchor()); return 1 }
+    lua_method(L, "accuracy") { args in try args.push(try args.this(ConfidenceObject.self).scores.accuracy().map { $0 ?? .nan }); return 1 }
+}
+
+/// `conf:write(path [, shards = 1]) -> path`: the official shard format (`{"idx": 12, "timestep_50": 1.7, …}`
+/// per line), one file when `path` ends in `.jsonl`, else `shards` files `confidence_rank000.jsonl`, … in the
+/// directory `path` (relative paths inside the run directory).
+private func confidence_write(_ L: OpaquePointer?) -> Int32 {
+    lua_method(L, "write") { args in
+        let s = try args.this(ConfidenceObject.self).scores
+        let path = try args.run.resolve(try args.string(2))
+        let shards = try args.optional(3, args.integer) ?? 1
+        guard shards >= 1 else { throw args.error(3, "expected a shard count ≥ 1, got \(shards)") }
+        try s.write(to: path, shards: shards)
+        if path.hasSuffix(".jsonl") { try args.run.recordOutput(path) }
+        else { for f in try ConfidenceTable.shardPaths(path) { try args.run.recordOutput(f) } }
+        try args.push(path)
+        return 1
+    }
+}
+
+/// `semidpo.dpo.read_confidence(path [, anchors]) -> Confidence`: a shard file or directory in the official format.
+private func dpo_read_confidence(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "read_confidence") { args in
+        let path = try args.string(1)
+        let anchors = try args.optional(2, args.integers)
+        try args.push(ConfidenceObject(try ConfidenceTable.read(path, anchors: anchors)))
+        return 1
+    }
 }
 
 /// `conf:accuracy_table([title]) -> markdown` (percent per anchor).
