@@ -98,6 +98,14 @@ end
                                  unlabeled_weight = 0.5, beta = 200, steps = 6, batch_size = 4, accumulation = 2,
                                  lr = 1e-3, schedule = "cosine", seed = 4, checkpoint = "iter1.safetensors", log = "iter1"}
             local audit = dpo.audit{truth = truth, labels = {pseudo}}
+            conf:write("conf", 2)
+            local back = dpo.read_confidence(semidpo.path("conf"))
+            assert(back:count() == 9 and #back:anchors() == 10, "confidence shards did not round-trip")
+            local file = semidpo.write_text("pl.json", '{"201": {"timestep_50": 1, "timestep_150": -1}, "999": {"timestep_50": 1}}')
+            local from_file = dpo.labels{file = file, pairs = noisy}
+            local row1, row2 = from_file:row(1), from_file:row(2)
+            assert(from_file:count() == 9 and row1[1] == 1 and row1[2] == -1 and row2[1] == 0,
+                   "pseudo-label file not aligned by id")
             return steps_seen, s0.steps, s1.steps, s1.last.unlabeled_loss ~= nil, batches, #acc, acc[1],
                    audit.markdown, #audit.rows, conf:count(), tostring(conf), pseudo:count()
             """, name: "@selftrain.lua")
@@ -110,7 +118,7 @@ end
         #expect((r[7] as? String)?.contains("Flipped right") == true)
         #expect(r[8] as? Int == 11)                      // 10 anchors + the pooled row
         #expect(r[9] as? Int == 9 && (r[10] as? String)?.hasPrefix("Confidence(9 pairs") == true && r[11] as? Int == 9)
-        for f in ["iter0.csv", "iter0.svg", "iter1.csv", "iter1.svg", "iter1.safetensors"] {
+        for f in ["iter0.csv", "iter0.svg", "iter1.csv", "iter1.svg", "iter1.safetensors", "conf/confidence_rank001.jsonl"] {
             #expect(FileManager.default.fileExists(atPath: "\(dir)/\(f)"), "\(f) missing")
         }
         #expect(lua.run.recordedOutputs.contains("iter1.safetensors"))
