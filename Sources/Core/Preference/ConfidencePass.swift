@@ -1,0 +1,91 @@
+// The timestep-conditional confidence pass: z(t) of every pair at a list of anchor timesteps, one
+// noise draw per pair (keyed by its id) reused across anchors, into a `ConfidenceTable`; Table 7's layout.
+import Foundation
+
+/// Settings of a confidence pass.
+public struct ConfidencePassConfig: Equatable, Sendable {
+    /// Anchor timesteps (default 50, 150, …, 950).
+    public var anchors: [Int] = AnchorIntervals.paperAnchors
+    /// β of the convention on `PreferenceLossKind`.
+    public var beta: Double = 2500
+    /// Pairs per forward pass (2·batchSize samples for the policy, as many for the reference).
+    public var batchSize: Int = 32
+    /// Seed of the per-pair noise.
+    public var seed: UInt64 = 0
+
+    public init(anchors: [Int] = AnchorIntervals.paperAnchors, beta: Double = 2500, batchSize: Int = 32, seed: UInt64 = 0) {
+        self.anchors = anchors; self.beta = beta; self.batchSize = batchSize; self.seed = seed
+    }
+
+    public func validate(steps: Int) throws {
+        guard !anchors.isEmpty else { throw CoreError("confidence: no anchors") }
+        guard Set(anchors).count == anchors.count else { throw CoreError("confidence: anchors listed twice: \(anchors)") }
+        for a in anchors where a < 0 || a >= steps { throw CoreError("confidence: anchor \(a) outside 0..<\(steps)") }
+        guard beta > 0, beta.isFinite else { throw CoreError("beta must be a positive number (got \(beta))") }
+        guard batchSize >= 1 else { throw CoreError("confidence: batch_size must be ≥ 1 (got \(batchSize))") }
+    }
+}
+
+extension ConfidenceTable {
+    /// Accuracy per anchor as a one-row table in percent, like the paper's Table 7 (see `accuracy()`:
+    /// acc(t) = (#{z > 0} + ½·#{z = 0}) / #{pairs with a value}).
+    public func accuracyTable(title: String = "Accuracy per anchor on the clean test pairs (%)") -> ResultTable {
+        var table = ResultTable(title: title, columns: ["Timesteps"] + anchors.map(String.init))
+        table.addRow([.text("Accuracy (%)")] + accuracy().map { .number(($0 ?? .nan) * 100, decimals: 1) })
+        return table
+    }
+}
+
+/// The noise of pair `id` in a confidence pass: ε ~ N(0, I) of `shape` (C, H, W), a pure function
+/// of (seed, id) — independent of batching and of the pair's position.
+public func confidenceNoise(id: Int64, seed: UInt64, shape: [Int]) -> Tensor {
+    Tensor.normal(shape, key: RandomKey(seed: seed).child("confidence-noise").child(UInt64(bitPattern: id)))
+}
+
+/// Computes z(t) for every pair of `pairs` at every anchor, under `noGrad`:
+///
+///     z(t) = β · [ (mse_ref(x_w, t) − mse_ref(x_l, t)) − (mse_θ(x_w, t) − mse_θ(x_l, t)) ]
+///
+/// (label +1: z > 0 means the model agrees with the human label; |z| is the confidence). The result
+/// is the tabular stage's `ConfidenceTable` in the source's row order, ready for selection and for
+/// the official shard files (`write(to:shards:)`). Pair i uses one noise
+/// ε_i (`confidenceNoise`) at all anchors, for both its images. Batches of `batchSize` pairs; for
+/// each batch and anchor the model and the reference each see 2B samples [winners; losers].
+/// `progress(done, total)` is called after each batch with pairs done so far; throwing stops.
+public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSource, config: ConfidencePassConfig,
+                           progress: ((Int, Int) throws -> Void)? = nil) throws -> ConfidenceTable {
+    try config.validate(steps: model.schedule.steps)
+    guard reference.schedule.steps == model.schedule.steps else {
+        throw CoreError("confidence: model and reference have different schedules")
+    }
+    let n = pairs.count, a = config.anchors.count
+    var values = [Double](repeating: 0, count: n * a)
+    let loss = PreferenceLossConfig(kind: .sigmoid, beta: config.beta)
+    try noGrad {
+        var start = 0
+        while start < n {
+            let rows = Array(start..<min(n, start + config.batchSize))
+            let batch = try pairs.batch(rows)
+            let noise = Tensor(shape: batch.winners.shape,
+                               data: batch.ids.flatMap { confidenceNoise(id: $0, seed: config.seed, shape: pairs.imageShape).data })
+            let x = concat([batch.winners, batch.losers], axis: 0)
+            let eps = concat([noise, noise], axis: 0)
+            let tokens = batch.tokens.appending(batch.tokens)
+            let b = rows.count
+            for (j, t) in config.anchors.enumerated() {
+                let ts = [Int](repeating: t, count: 2 * b)
+                let m = model.perSampleMSE(x0: x, noise: eps, timesteps: ts, tokens: tokens)
+                let r = reference.perSampleMSE(x0: x, noise: eps, timesteps: ts, tokens: tokens)
+                let res = preferenceLoss(policyWinner: (0..<b).map { Double(m.data[$0]) },
+                                         policyLoser: (0..<b).map { Double(m.data[b + $0]) },
+                                         referenceWinner: (0..<b).map { Double(r.data[$0]) },
+                                         referenceLoser: (0..<b).map { Double(r.data[b + $0]) },
+                                         labels: [Int8](repeating: 1, count: b), config: loss)
+                for (k, row) in rows.enumerated() { values[row * a + j] = res.z[k] }
+            }
+            start += b
+            try progress?(start, n)
+        }
+    }
+    return try ConfidenceTable(anchors: config.anchors, ids: pairs.ids, values: values)
+}
