@@ -11,7 +11,7 @@ private func tempPath(_ name: String) -> String {
 
 private func expectError(_ bytes: Data, contains fragment: String, sourceLocation: SourceLocation = #_sourceLocation) {
     let path = tempPath("bad-\(UInt32.random(in: 0...UInt32.max)).safetensors")
-    FileManager.default.createFile(atPath: path, contents: bytes)
+    _ = FileManager.default.createFile(atPath: path, contents: bytes)
     do {
         _ = try SafetensorsFile(path: path)
         Issue.record("expected an error containing '\(fragment)'", sourceLocation: sourceLocation)
