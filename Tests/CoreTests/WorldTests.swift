@@ -65,7 +65,7 @@ private func scene(_ text: String) throws -> SceneSpec { try PromptGrammar.parse
             let rep = try o.evaluate(img, scene: s)
             let got = rep.detections.map { "\($0.shape)/\($0.colour)" }.sorted()
             #expect(got == want.map { "\($0.0)/\($0.1)" }.sorted(), "\(text) seed \(seed)")
-            #expect(rep.scores.alignment == 1 && rep.genevalPass, "\(text): \(rep.scores)")
+            #expect(rep.scores.alignment > 0.95 && rep.genevalPass, "\(text): \(rep.scores)")
         }
     }
     #expect(throws: CoreError.self) { try o.score([0, 1], scene: try scene("a ring")) }

@@ -4,13 +4,13 @@
 /// Settings of the simulated annotator pool.
 public struct AnnotatorConfig: Sendable, Equatable {
     /// Dirichlet concentration per dimension; small values make one dimension dominate.
-    public var concentration: Double = 0.3
+    public var concentration: Double = 0.2
     /// Bradley–Terry temperature τ: P(image0 preferred) = σ(Δ / τ).
-    public var temperature: Double = 0.03
-    /// |Δ| below this is recorded as a tie (and the pair dropped); 0.012 gives ≈ 12% ties at the
+    public var temperature: Double = 0.05
+    /// |Δ| below this is recorded as a tie (and the pair dropped); 0.03 gives ≈ 12% ties at the
     /// other defaults (measured, docs/world.md).
-    public var tieTolerance: Double = 0.012
-    public init(concentration: Double = 0.3, temperature: Double = 0.03, tieTolerance: Double = 0.012) {
+    public var tieTolerance: Double = 0.03
+    public init(concentration: Double = 0.2, temperature: Double = 0.05, tieTolerance: Double = 0.03) {
         self.concentration = concentration; self.temperature = temperature; self.tieTolerance = tieTolerance
     }
     public func validate() throws {

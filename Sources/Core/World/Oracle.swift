@@ -211,7 +211,14 @@ public struct Oracle: Sendable {
             terms.append(ok)
         }
         let extras = used.enumerated().filter { !$0.element }.count
-        let alignment = max(0, min(1, terms.reduce(0, +) / Float(terms.count) - 0.15 * Float(extras)))
+        // 85% discrete content checks, 15% fidelity of the matched objects (template IoU of the
+        // requested shape), so two correct images still differ slightly on alignment.
+        let matched = groupMembers.flatMap { $0 }
+        let fidelity = zip(scene.objects, groupMembers).reduce(Float(0)) { acc, gm in
+            acc + gm.1.reduce(0) { $0 + detections[$1].shapeIoUs[gm.0.shape.rawValue] }
+        } / Float(max(1, matched.count))
+        let content = terms.reduce(0, +) / Float(terms.count) - 0.15 * Float(extras)
+        let alignment = max(0, min(1, 0.85 * content + 0.15 * fidelity))
 
         // 5. Aesthetics: contrast, size, placement (margins and spacing), background harmony.
         var parts: [String: Float] = [:]
