@@ -22,5 +22,6 @@ public enum Bindings {
         YAMLBindings.self,
         ProgressBindings.self,
         PreferenceBindings.self,
+        WorldBindings.self,
     ]
 }
