@@ -97,7 +97,7 @@ let handJSONL = """
     #expect(try readIdList(dir + "/out/noisy.json") == [3, 4, 6])
     #expect(r.total == 6 && r.clean == 3)
     #expect(r.ties == [0, 0, 1])
-    #expect(r.agreementWithHuman == [1, 4.0 / 6, 4.0 / 6])                     // a agrees everywhere; b misses 4, 6; c ties 3, misses 6
+    #expect(r.agreementWithHuman == [1, 4.0 / 6, 4.0 / 6] as [Double])                     // a agrees everywhere; b misses 4, 6; c ties 3, misses 6
     let yaml = try String(contentsOfFile: dir + "/out/stats.yaml", encoding: .utf8)
     #expect(yaml.contains("clean: 3\n") && yaml.contains("noisy: 3\n") && yaml.contains("total: 6\n"))
     // A subset of members in a given order; 2-of-2 over a and c: 1,2,5 and 4 (a:0 c:0) → clean.
