@@ -21,5 +21,8 @@ public enum Bindings {
         RunBindings.self,
         YAMLBindings.self,
         ProgressBindings.self,
+        CommitteeBindings.self,
+        PseudoLabelBindings.self,
+        MeasureBindings.self,
     ]
 }
