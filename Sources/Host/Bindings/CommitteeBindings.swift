@@ -89,13 +89,7 @@ private func committee_partition_scores(_ L: OpaquePointer?) -> Int32 {
             let names = members?.map(scoreKey) ?? firstLineScoreKeys(source)
             let L = args.L
             finalRule = .custom { pair in
-                var scores: [String: Any] = [:], deltas: [String: Any] = [:]
-                for (k, (s0, s1)) in pair.scores.enumerated() {
-                    let name = k < names.count ? names[k] : "member_\(k + 1)"
-                    scores[name] = [s0, s1]
-                    deltas[name] = pair.winner == 0 ? s0 - s1 : s1 - s0
-                }
-                let table: [String: Any] = ["idx": Int(pair.id), "winner": pair.winner, "scores": scores, "deltas": deltas]
+                let table = RulePair(pair: pair, names: names)
                 let result: [Any?]
                 do { result = try callback.call([table], results: 1, on: L) } catch let e as LuaError {
                     throw LuaError(kind: e.kind, message: e.message + " (in the rule function, pair idx \(pair.id))", traceback: e.traceback)
@@ -114,6 +108,41 @@ private func committee_partition_scores(_ L: OpaquePointer?) -> Int32 {
         for p in report.outputs { run.recordOutput(p) }
         try args.push(partitionReportTable(report, dir: dir))
         return 1
+    }
+}
+
+/// The table a Lua rule function receives: `{idx =, winner =, scores = {name = {s0, s1}}, deltas = {name = s_w - s_l}}`.
+/// Built with the C API directly: pushing the same shape as a `[String: Any]` through `LuaStack.push`
+/// made the 851,293-pair file take 80 s CPU (each nested dictionary is bridged to NSDictionary in its
+/// dynamic casts); this way the whole run, parse and Lua calls included, takes 4.2 s CPU.
+struct RulePair: LuaPushable {
+    let pair: ConsensusPair
+    let names: [String]
+
+    func push(to L: OpaquePointer) throws {
+        guard lua_checkstack(L, 4) != 0 else { throw CoreError("Lua stack overflow building a rule pair") }
+        let m = pair.scores.count
+        lua_createtable(L, 0, 4)
+        // stack: …, pair
+        lua_pushinteger(L, lua_Integer(pair.id)); lua_setfield(L, -2, "idx")
+        lua_pushinteger(L, lua_Integer(pair.winner)); lua_setfield(L, -2, "winner")
+        lua_createtable(L, 0, Int32(m))
+        lua_createtable(L, 0, Int32(m))
+        // stack: …, pair, scores, deltas
+        for (k, (s0, s1)) in pair.scores.enumerated() {
+            let name = k < names.count ? names[k] : "member_\(k + 1)"
+            lua_createtable(L, 2, 0)
+            lua_pushnumber(L, s0); lua_rawseti(L, -2, 1)
+            lua_pushnumber(L, s1); lua_rawseti(L, -2, 2)
+            // stack: …, pair, scores, deltas, {s0, s1}
+            lua_setfield(L, -3, name)
+            lua_pushnumber(L, pair.winner == 0 ? s0 - s1 : s1 - s0)
+            lua_setfield(L, -2, name)
+        }
+        // stack: …, pair, scores, deltas
+        lua_setfield(L, -3, "deltas")
+        lua_setfield(L, -2, "scores")
+        // stack: …, pair
     }
 }
 
