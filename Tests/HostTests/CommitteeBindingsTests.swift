@@ -20,6 +20,19 @@ let committeeScores = """
 
 """
 
+/// `recipes/NAME` in this checkout.
+func recipePath(_ name: String) -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("recipes/" + name).path
+}
+
+/// Runs a shipped recipe through `semidpo run` into `out`; returns the exit status and stderr text.
+func runRecipe(_ name: String, _ settings: [String], out: String) -> (Int32, String) {
+    var errs: [String] = []
+    let status = RecipeRunner.run(.init(recipe: recipePath(name), settings: settings, out: out), errors: { errs.append($0) })
+    return (status, errs.joined(separator: "\n"))
+}
+
 /// A fresh run directory and a Lua state writing into it, with guarded globals.
 func tabularState() throws -> (LuaState, String) {
     let dir = NSTemporaryDirectory() + "semidpo-tabbind-\(UUID().uuidString)"
@@ -163,5 +176,21 @@ func tabularError(_ lua: LuaState, _ code: String) -> LuaError? {
         #expect(r[0] as? Int == 3 && r[1] as? Int == 3 && r[2] as? Int == 2)
         #expect(try ids(dir + "/ids/three.json") == "[3, 1, 2]")
         #expect(lua.run.recordedOutputs == ["ids/three.json"])
+    }
+
+    @Test func benchRecipeRunsOnATinyFile() throws {
+        let (_, dir, path) = try setUp()
+        let (status, errs) = runRecipe("bench_partition.lua", ["scores=" + path, "repeats=2"], out: dir + "/bench")
+        #expect(status == 0, "\(errs)")
+        let y = try YAML.load(path: dir + "/bench/bench_partition.yaml")
+        #expect(y["pairs"]?.intValue == 5 && y["clean"]?.intValue == 2)
+        #expect(y["wall_seconds"]?[1] != nil && y["wall_seconds"]?[2] == nil)   // two repetitions
+        // ceil(0.02 · 2) = 1 of the two clean pairs is held out.
+        let clean = try readIdList(dir + "/bench/partition/clean.json"), test = try readIdList(dir + "/bench/partition/clean_test.json")
+        #expect(clean.count == 1 && Set(clean + test) == [1, 4])
+        #expect(try ids(dir + "/bench/partition/noisy.json") == "[2, 3, 5]")
+        let (missing, err) = runRecipe("bench_partition.lua", [], out: dir + "/bench2")
+        #expect(missing == 1)
+        #expect(err.contains("bench_partition.lua:8: --set scores=PATH is required"))
     }
 }

@@ -157,4 +157,17 @@ let selectTestConfidence = """
         #expect(bad.reason.hasPrefix("\(dir)/bad.jsonl:2:"))
         #expect(!FileManager.default.fileExists(atPath: dir + "/o.json"))
     }
+
+    @Test func benchRecipeRunsOnATinyTable() throws {
+        let (_, dir) = try setUp()
+        // Same selection as percentileWithCleanIds without the clean id: 10, 12, 13, 14 labelled, 11 dropped.
+        let (status, errs) = runRecipe("bench_select.lua", ["confidence=\(dir)/conf.jsonl", "values=50", "repeats=1"], out: dir + "/bench")
+        #expect(status == 0, "\(errs)")
+        let y = try YAML.load(path: dir + "/bench/bench_select.yaml")
+        #expect(y["pairs_in"]?.intValue == 5 && y["pairs_out"]?.intValue == 4)
+        #expect(try text(dir + "/bench/labels.json") == #"{"10": {"timestep_50": 1, "timestep_150": -1}, "12": {"timestep_50": 0, "timestep_150": -1}, "13": {"timestep_50": 0, "timestep_150": 1}, "14": {"timestep_50": -1, "timestep_150": 0}}"#)
+        let (bad, err) = runRecipe("bench_select.lua", ["confidence=\(dir)/conf.jsonl", "values=50,x"], out: dir + "/bench2")
+        #expect(bad == 1)
+        #expect(err.contains("bench_select.lua:19: --set values: not a number: x"))
+    }
 }
