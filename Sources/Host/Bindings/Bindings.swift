@@ -23,5 +23,8 @@ public enum Bindings {
         ProgressBindings.self,
         PreferenceBindings.self,
         WorldBindings.self,
+        CommitteeBindings.self,
+        PseudoLabelBindings.self,
+        MeasureBindings.self,
     ]
 }

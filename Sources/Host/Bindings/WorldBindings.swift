@@ -87,8 +87,8 @@ private func world_dataset(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "dataset") { args in
         let o = try args.options(1, allowed: ["dir", "pairs", "prompts", "seed", "image_size", "shard_size",
                                               "concentration", "temperature", "tie_tolerance", "rebuild"])
-        let dir = datasetPath(try o.string("dir"))
-        let pairs = try o.integer("pairs")
+        let dir = datasetPath(try o.required("dir", o.string("dir")))
+        let pairs = try o.required("pairs", o.integer("pairs"))
         guard pairs >= 1 else { throw args.error(1, "option 'pairs': expected ≥ 1, got \(pairs)") }
         let promptCount = try o.integer("prompts", default: defaultPromptCount(pairs: pairs))
         guard promptCount >= 1, promptCount <= PromptSuites.maxTrainingPrompts else {
