@@ -45,4 +45,110 @@ func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> F
         print("overfit: eval loss \(before) → \(after), \(summary.seconds) s")
         #expect(after * 10 <= before, "loss \(before) → \(after)")
     }
+
+    @Test func samplerIsDeterministicAndStartsFromSharedNoise() throws {
+        let a = try DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 1)
+        let b = try DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 2)
+        let prompts = ["red circle", "blue square left", ""]
+        let cfg = SamplerConfig(method: .ddim(eta: 0.5), steps: 4, guidanceScale: 2, batchSize: 2)
+        let s1 = try a.sample(prompts: prompts, seed: 7, config: cfg), s2 = try a.sample(prompts: prompts, seed: 7, config: cfg)
+        #expect(s1.data == s2.data)
+        #expect(s1.shape == [3, 3, 8, 8] && s1.data.allSatisfy { $0 >= -1 && $0 <= 1 })
+        #expect(try a.sample(prompts: prompts, seed: 8, config: cfg).data != s1.data)
+        #expect(try b.sample(prompts: prompts, seed: 7, config: cfg).data != s1.data)
+        // Both models see the same x_T for each (seed, index), whatever the batch it is in.
+        let ra = RecordingDenoiser(a), rb = RecordingDenoiser(b)
+        _ = try Sampler.sample(ra, tokens: a.tokenize(prompts), ids: (0..<3).map { SampleID(seed: 7, index: $0) },
+                               imageShape: a.imageShape, config: cfg)
+        _ = try Sampler.sample(rb, tokens: b.tokenize([prompts[1]]), ids: [SampleID(seed: 7, index: 1)],
+                               imageShape: b.imageShape, config: cfg)
+        let per = 3 * 64
+        let firstA = ra.inputs[0].data, firstB = rb.inputs[0].data   // a: rows 0,1 (+ their null copies); b: row for index 1
+        #expect(Array(firstA[per..<(2 * per)]) == Array(firstB[0..<per]))
+        #expect(Array(firstA[per..<(2 * per)]) == SampleID(seed: 7, index: 1).initialNoise(count: per))
+        #expect(Array(firstA[0..<per]) != Array(firstA[per..<(2 * per)]))
+    }
+
+    @Test func guidanceScaleOneEqualsTheConditionalSample() throws {
+        let model = try DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 3)
+        let prompts = ["green triangle", "a big red square"]
+        var cfg = SamplerConfig(method: .ddim(eta: 0), steps: 5, guidanceScale: nil)
+        let conditional = try model.sample(prompts: prompts, seed: 1, config: cfg)
+        cfg.guidanceScale = 1
+        let guided1 = try model.sample(prompts: prompts, seed: 1, config: cfg)
+        assertClose(guided1, conditional, rtol: 1e-4, atol: 1e-5)
+        cfg.guidanceScale = 4
+        let guided4 = try model.sample(prompts: prompts, seed: 1, config: cfg)
+        #expect(zip(guided4.data, conditional.data).map { Swift.abs($0 - $1) }.max()! > 1e-3)
+    }
+
+    @Test func ancestralDDPMRunsEveryTimestep() throws {
+        var config = DiffusionConfig.tiny(vocabulary: testVocabulary)
+        config.timesteps = 12
+        let model = try DiffusionModel(config: config, seed: 4)
+        let rec = RecordingDenoiser(model)
+        let cfg = SamplerConfig(method: .ddpm, guidanceScale: 2)
+        let x = try Sampler.sample(rec, tokens: model.tokenize(["red circle"]), ids: [SampleID(seed: 3, index: 0)],
+                                   imageShape: model.imageShape, config: cfg)
+        #expect(rec.timesteps == (0..<12).reversed().map { [$0, $0] })
+        let again = try Sampler.sample(model, tokens: model.tokenize(["red circle"]), ids: [SampleID(seed: 3, index: 0)],
+                                       imageShape: model.imageShape, config: cfg)
+        #expect(x.data == again.data && x.data.allSatisfy { $0.isFinite && Swift.abs($0) <= 1 })
+        #expect(throws: CoreError.self) { try model.sample(prompts: ["red"], seed: 1, config: SamplerConfig(steps: 13)) }
+        #expect(throws: CoreError.self) { try model.sample(prompts: ["purple"], seed: 1) }
+    }
+
+    @Test func resumedRunEqualsUninterruptedRun() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("semidpo-resume-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = PretrainConfig()
+        config.batchSize = 3; config.warmupSteps = 2; config.cosineDecay = true; config.emaDecay = 0.8
+        config.conditioningDropout = 0.4; config.checkpointEvery = 2; config.seed = 21
+        struct Interrupted: Error {}
+        func source(failAt: Int?) -> ClosureDataSource {
+            ClosureDataSource { step, size in
+                if step == failAt { throw Interrupted() }
+                let prompts = ["red circle", "blue square", "green triangle left", "big circle"]
+                return PretrainBatch(images: Tensor.uniform([size, 3, 8, 8], key: RandomKey(seed: 5).child(UInt64(step)), low: -1, high: 1),
+                                     prompts: (0..<size).map { prompts[($0 + step) % 4] })
+            }
+        }
+        let straight = try Pretrainer(model: DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 5), config: config)
+        try straight.run(source: source(failAt: nil), steps: 7, checkpointDir: dir.appendingPathComponent("a").path,
+                         log: dir.appendingPathComponent("a/loss.csv").path)
+
+        let first = try Pretrainer(model: DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 5), config: config)
+        #expect(throws: Interrupted.self) { try first.run(source: source(failAt: 5), steps: 7, checkpointDir: dir.appendingPathComponent("b").path) }
+        #expect(first.step == 5)
+        // A new process: different initial weights, state comes from the checkpoint at step 4.
+        let second = try Pretrainer(model: DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 99), config: config)
+        var seen: [Int] = []
+        let summary = try second.run(source: source(failAt: nil), steps: 7, checkpointDir: dir.appendingPathComponent("b").path) { s, _, _ in seen.append(s) }
+        #expect(summary.startStep == 4 && seen == [5, 6, 7])
+        #expect(second.losses == straight.losses)
+        for ((n, p), (_, q)) in zip(straight.model.parameters(), second.model.parameters()) {
+            #expect(p.data.map(\.bitPattern) == q.data.map(\.bitPattern), "\(n)")
+        }
+        for ((n, p), (_, q)) in zip(straight.ema!.parameters(), second.ema!.parameters()) {
+            #expect(p.data.map(\.bitPattern) == q.data.map(\.bitPattern), "ema \(n)")
+        }
+        let csv = try String(contentsOfFile: dir.appendingPathComponent("a/loss.csv").path, encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 8)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("a/loss.svg").path))
+        let saved = try DiffusionModel.load(path: dir.appendingPathComponent("a/model_ema.safetensors").path)
+        #expect(saved.parameters()[0].1.data == straight.ema!.parameters()[0].1.data)
+    }
+}
+
+/// Passes calls through to a model and records every input and timestep list.
+final class RecordingDenoiser: Denoiser {
+    let model: DiffusionModel
+    var inputs: [Tensor] = [], timesteps: [[Int]] = []
+    init(_ model: DiffusionModel) { self.model = model }
+    var schedule: NoiseSchedule { model.schedule }
+    func predictNoise(_ x: Tensor, timesteps t: [Int], tokens: TokenBatch) -> Tensor {
+        inputs.append(x); timesteps.append(t)
+        return model.predictNoise(x, timesteps: t, tokens: tokens)
+    }
+    func parameters() -> [(String, Tensor)] { model.parameters() }
 }
