@@ -15,8 +15,9 @@ public struct ModelBenchResult: Codable, Sendable, CustomStringConvertible {
     public let threads: Int
     public let blasCore: String
     public var description: String {
-        String(format: "%-22@ batch %4d  %8.2f ms  %8.1f /s  %6.1f GFLOP/s  (%d threads, %@)",
-               name, batch, milliseconds, perSecond, gflops, threads, blasCore)
+        name.padding(toLength: 22, withPad: " ", startingAt: 0)
+            + String(format: " batch %4d  %8.2f ms  %8.1f /s  %6.1f GFLOP/s  (%d threads, ", batch, milliseconds, perSecond, gflops, threads)
+            + blasCore + ")"
     }
 }
 
