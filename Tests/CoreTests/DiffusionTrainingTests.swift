@@ -19,17 +19,9 @@ func toyImages() -> PretrainBatch {
     return PretrainBatch(images: Tensor(shape: [4, 3, 8, 8], data: data), prompts: specs.map(\.0))
 }
 
-/// Mean ε-MSE of `model` on the toy images over fixed (t, ε) draws, conditional prompts.
-func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> Float {
-    let tokens = try model.tokenize(batch.prompts)
-    var total: Float = 0
-    for r in 0..<8 {
-        let key = RandomKey(seed: 4242).child(UInt64(r))
-        let ts = (0..<4).map { model.schedule.sampleTimestep(key.child("t"), UInt64($0)) }
-        let noise = Tensor.normal(batch.images.shape, key: key.child("noise"))
-        total += noGrad { mean(model.perSampleMSE(x0: batch.images, noise: noise, timesteps: ts, tokens: tokens)).item() }
-    }
-    return total / 8
+/// Mean ε-MSE of `model` on the toy images over 8 fixed (t, ε) draws, conditional prompts.
+func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> Double {
+    try model.validationLoss(images: batch.images, tokens: model.tokenize(batch.prompts), seed: 4242, draws: 8)
 }
 
 @Suite(.serialized) struct DiffusionTrainingTests {
@@ -56,6 +48,13 @@ func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> F
         #expect(s1.shape == [3, 3, 8, 8] && s1.data.allSatisfy { $0 >= -1 && $0 <= 1 })
         #expect(try a.sample(prompts: prompts, seed: 8, config: cfg).data != s1.data)
         #expect(try b.sample(prompts: prompts, seed: 7, config: cfg).data != s1.data)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("semidpo-grid-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let grid = try a.sampleGrid(prompts: ["red circle", ""], seeds: [7, 8, 9], config: cfg, scale: 2,
+                                    path: dir.appendingPathComponent("g.png").path)
+        #expect(grid.shape == [6, 3, 8, 8])
+        #expect(Array(grid.data[(3 * 192)..<(4 * 192)]) != Array(grid.data[0..<192]))   // row 1 (null prompt) ≠ row 0
+        #expect(try Data(contentsOf: dir.appendingPathComponent("g.png")).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
         // Both models see the same x_T for each (seed, index), whatever the batch it is in.
         let ra = RecordingDenoiser(a), rb = RecordingDenoiser(b)
         _ = try Sampler.sample(ra, tokens: a.tokenize(prompts), ids: (0..<3).map { SampleID(seed: 7, index: $0) },

@@ -284,6 +284,28 @@ public final class Pretrainer {
     }
 }
 
+extension Denoiser {
+    /// Held-out ε-prediction loss: mean over `draws` fixed (t, ε) draws per image of
+    /// mse_θ(x, t) (see `perSampleMSE`), with draw r of image i using
+    /// t = ⌊U(RandomKey(seed)/"validation"/r/"t", i)·T⌋ and ε from RandomKey(seed)/"validation"/r/"noise"
+    /// — identical across models, so two models' values are directly comparable. Runs under `noGrad`.
+    /// images: (N, C, S, S), tokens: N rows.
+    public func validationLoss(images: Tensor, tokens: TokenBatch, seed: UInt64 = 0, draws: Int = 4) throws -> Double {
+        guard images.rank == 4, tokens.batch == images.shape[0] else {
+            throw CoreError("validationLoss: \(tokens.batch) token rows for images \(images.shape)")
+        }
+        guard draws >= 1 else { throw CoreError("validationLoss: draws must be ≥ 1 (got \(draws))") }
+        var total = 0.0
+        for r in 0..<draws {
+            let key = RandomKey(seed: seed).child("validation").child(UInt64(r))
+            let ts = (0..<tokens.batch).map { schedule.sampleTimestep(key.child("t"), UInt64($0)) }
+            let noise = Tensor.normal(images.shape, key: key.child("noise"))
+            total += noGrad { Double(mean(perSampleMSE(x0: images, noise: noise, timesteps: ts, tokens: tokens)).item()) }
+        }
+        return total / Double(draws)
+    }
+}
+
 func jsonText(_ object: [String: Any]) throws -> String {
     String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
 }

@@ -120,16 +120,26 @@ public enum Sampler {
         return x.map { min(1, max(-1, $0)) }
     }
 
-    /// Lays out images (N, 3, S, S) in [−1, 1] as a PNG grid of `columns` columns, each image
-    /// upscaled `scale`× with nearest neighbour.
-    public static func grid(_ images: Tensor, columns: Int, scale: Int = 4) throws -> RGBImage {
+    /// Lays out images (N, 3, S, S) in [−1, 1] as a grid of `columns` columns, each image upscaled
+    /// `scale`× with nearest neighbour. `rowLabels` (one per row) are drawn to the left of the rows
+    /// in the 3×5 bitmap font.
+    public static func grid(_ images: Tensor, columns: Int, scale: Int = 4, rowLabels: [String]? = nil) throws -> RGBImage {
         guard images.rank == 4, images.shape[1] == 3, images.shape[2] == images.shape[3] else {
             throw CoreError("sample grid: expected images (N, 3, S, S), got \(images.shape)")
         }
-        guard scale >= 1 else { throw CoreError("sample grid: scale must be ≥ 1 (got \(scale))") }
+        guard scale >= 1, columns >= 1 else { throw CoreError("sample grid: scale and columns must be ≥ 1 (got \(scale), \(columns))") }
         let n = images.shape[0], s = images.shape[2], per = 3 * s * s
         let tiles = try (0..<n).map { try RGBImage(chw: Array(images.data[($0 * per)..<(($0 + 1) * per)]), size: s).upscaled(by: scale) }
-        return try RGBImage.grid(tiles, columns: columns)
+        let body = try RGBImage.grid(tiles, columns: columns)
+        guard let labels = rowLabels else { return body }
+        let rows = (n + columns - 1) / columns
+        guard labels.count == rows else { throw CoreError("sample grid: \(labels.count) row labels for \(rows) rows") }
+        let margin = (labels.map { RGBImage.textWidth($0) }.max() ?? 0) + 4
+        var out = RGBImage(width: body.width + margin, height: body.height)
+        out.paste(body, x: margin, y: 0)
+        let tile = s * scale
+        for (r, text) in labels.enumerated() { out.drawText(text, x: 2, y: 2 + r * (tile + 2) + tile / 2 - 2) }
+        return out
     }
 }
 
@@ -141,7 +151,8 @@ extension DiffusionModel {
     }
 
     /// A prompts × seeds grid: row p, column s is `SampleID(seed: seeds[s], index: p)`. Returns the
-    /// images (P·S, C, S, S) in row-major grid order and writes the PNG to `path` if given.
+    /// images (P·S, C, S, S) in row-major grid order and writes the PNG (prompts as row labels) to
+    /// `path` if given.
     public func sampleGrid(prompts: [String], seeds: [UInt64], config: SamplerConfig = SamplerConfig(),
                            scale: Int = 4, path: String? = nil) throws -> Tensor {
         guard !prompts.isEmpty, !seeds.isEmpty else { throw CoreError("sample grid: needs at least one prompt and one seed") }
@@ -152,7 +163,7 @@ extension DiffusionModel {
         }
         let images = try Sampler.sample(self, tokens: TokenBatch(ids: tokenIds, batch: ids.count, length: rows.length), ids: ids,
                                         imageShape: imageShape, config: config)
-        if let path { try PNG.write(Sampler.grid(images, columns: seeds.count, scale: scale), to: path) }
+        if let path { try PNG.write(Sampler.grid(images, columns: seeds.count, scale: scale, rowLabels: prompts.map { $0.isEmpty ? "(null)" : $0 }), to: path) }
         return images
     }
 
