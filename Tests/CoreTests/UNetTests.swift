@@ -44,6 +44,9 @@ let testVocabulary = ["a", "red", "green", "blue", "circle", "square", "triangle
         #expect(throws: CoreError.self) { try DiffusionConfig(dictionary: ["vocabulary": testVocabulary, "attention_resolutions": [4]]) }
         #expect(throws: CoreError.self) { try DiffusionConfig(dictionary: ["vocabulary": testVocabulary, "image_size": 2.5]) }
         #expect(throws: CoreError.self) { try DiffusionConfig(dictionary: ["vocabulary": testVocabulary, "schedule": "quadratic"]) }
+        #expect(throws: CoreError.self) { try DiffusionConfig(dictionary: ["vocabulary": testVocabulary, "attention_heads": 3]) }
+        #expect(throws: CoreError.self) { try DiffusionConfig(dictionary: ["vocabulary": testVocabulary, "beta_end": 2]) }
+        #expect(throws: CoreError.self) { try DiffusionConfig(dictionary: ["vocabulary": ["red", "red"]]) }
     }
 }
 

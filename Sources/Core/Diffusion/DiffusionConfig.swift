@@ -109,8 +109,11 @@ public struct DiffusionConfig: Equatable, Sendable {
         }
         try need(normGroups > 0 && channels.allSatisfy { $0 % normGroups == 0 },
                  "'norm_groups' \(normGroups) must divide every entry of 'channels' \(channels)")
-        try need(attentionHeads > 0 && channels.allSatisfy { $0 % attentionHeads == 0 } || attentionResolutions.isEmpty,
-                 "'attention_heads' \(attentionHeads) must divide the channels of attention levels \(channels)")
+        try need(attentionHeads > 0, "'attention_heads' must be > 0, got \(attentionHeads)")
+        for (l, side) in resolutions.enumerated() where attentionResolutions.contains(side) {
+            try need(channels[l] % attentionHeads == 0,
+                     "'attention_heads' \(attentionHeads) must divide the \(channels[l]) channels of the attention level at \(side)×\(side)")
+        }
         try need(timeDimension >= 2 && timeDimension % 2 == 0, "'time_dimension' must be even and ≥ 2, got \(timeDimension)")
         try need(embeddingDimension > 0, "'embedding_dimension' must be > 0, got \(embeddingDimension)")
         try need(textDimension > 0 && textHeads > 0 && textDimension % textHeads == 0,
