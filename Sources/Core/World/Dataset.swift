@@ -100,7 +100,8 @@ public enum DatasetBuilder {
     /// files are identical for any thread count.
     @discardableResult
     public static func build(directory: String, pairs: Int, prompts: [Prompt], config: WorldConfig,
-                             shardSize: Int = 10_000, threads: Int = 2) throws -> DatasetManifest {
+                             shardSize: Int = 10_000, threads: Int = 2,
+                             progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> DatasetManifest {
         guard pairs >= 1 else { throw CoreError("dataset: pairs must be ≥ 1, got \(pairs)") }
         guard shardSize >= 1 else { throw CoreError("dataset: shardSize must be ≥ 1") }
         let start = Date()
@@ -165,6 +166,7 @@ public enum DatasetBuilder {
             }
             try jsonl.write(contentsOf: Data(text.utf8))
             kept += n
+            progress?(kept, pairs)
         }
         // Ties still pending in the last block were drawn but never needed: not counted.
         let candidates = kept + ties

@@ -22,5 +22,9 @@ public enum Bindings {
         YAMLBindings.self,
         ProgressBindings.self,
         PreferenceBindings.self,
+        WorldBindings.self,
+        CommitteeBindings.self,
+        PseudoLabelBindings.self,
+        MeasureBindings.self,
     ]
 }

@@ -219,6 +219,13 @@ public struct LuaOptions {
 
     public func has(_ key: String) -> Bool { values[key] != nil }
 
+    /// Unwraps a getter's result for an option that must be present:
+    /// `try o.required("dir", o.string("dir"))` → `bad argument #1 to 'dataset' (option 'dir' is required)`.
+    public func required<T>(_ key: String, _ value: T?) throws -> T {
+        guard let v = value else { throw args.error(index, "option '\(key)' is required") }
+        return v
+    }
+
     private func get<T>(_ key: String, _ expected: String, _ convert: (Any) -> T?) throws -> T? {
         guard let v = values[key] else { return nil }
         guard let t = convert(v) else {

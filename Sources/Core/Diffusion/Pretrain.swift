@@ -1,0 +1,311 @@
+// Pretraining of a DiffusionModel on (image, prompt) batches: ε-prediction loss with prompt dropout,
+// AdamW with warmup, optional EMA, atomic checkpoints with bit-exact resume, CSV/SVG loss logs.
+import Foundation
+
+/// One training batch: images (B, C, S, S) in [−1, 1] and one prompt per image.
+public struct PretrainBatch {
+    public var images: Tensor
+    public var prompts: [String]
+    public init(images: Tensor, prompts: [String]) { self.images = images; self.prompts = prompts }
+}
+
+/// Where pretraining data comes from. For resume to equal an uninterrupted run, `batch(step:size:)`
+/// must be a pure function of its arguments (e.g. render from a key derived from the step).
+public protocol PretrainDataSource {
+    func batch(step: Int, size: Int) throws -> PretrainBatch
+}
+
+/// A data source from a closure `(step, batchSize) -> batch`.
+public struct ClosureDataSource: PretrainDataSource {
+    public let body: (Int, Int) throws -> PretrainBatch
+    public init(_ body: @escaping (Int, Int) throws -> PretrainBatch) { self.body = body }
+    public func batch(step: Int, size: Int) throws -> PretrainBatch { try body(step, size) }
+}
+
+/// Pretraining hyperparameters. Dictionary keys (snake_case) in brackets.
+public struct PretrainConfig: Equatable, Sendable {
+    /// [batch_size] images per step.
+    public var batchSize = 32
+    /// [learning_rate] peak AdamW learning rate.
+    public var learningRate = 1e-3
+    /// [warmup_steps] linear warmup from 0.
+    public var warmupSteps = 100
+    /// [lr_decay] "constant" or "cosine" (to `minLearningRateFactor` at the run's last step).
+    public var cosineDecay = false
+    /// [min_lr_factor] floor of the cosine decay, as a fraction of the peak.
+    public var minLearningRateFactor = 0.1
+    /// [weight_decay] decoupled AdamW weight decay.
+    public var weightDecay = 0.0
+    /// [beta1], [beta2] AdamW moment decays.
+    public var beta1 = 0.9, beta2 = 0.999
+    /// [grad_clip] global gradient-norm clip (≤ 0: none).
+    public var gradClip = 1.0
+    /// [conditioning_dropout] probability of replacing a prompt by the null prompt "" (for CFG).
+    public var conditioningDropout = 0.1
+    /// [ema_decay] EMA of weights, shadow ← d·shadow + (1 − d)·θ after each step (0: no EMA).
+    public var emaDecay = 0.0
+    /// [checkpoint_every] steps between checkpoints (0: only at the end).
+    public var checkpointEvery = 500
+    /// [seed] of timesteps, noise and prompt dropout.
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public static let knownKeys = ["batch_size", "learning_rate", "warmup_steps", "lr_decay", "min_lr_factor", "weight_decay",
+                                   "beta1", "beta2", "grad_clip", "conditioning_dropout", "ema_decay", "checkpoint_every", "seed"]
+
+    /// Reads the bracketed keys; unknown keys and bad values throw a `CoreError` naming them.
+    public init(dictionary: [String: Any]) throws {
+        self.init()
+        for key in dictionary.keys.sorted() where !PretrainConfig.knownKeys.contains(key) {
+            throw CoreError("pretrain config: unknown key '\(key)' (known: \(PretrainConfig.knownKeys.joined(separator: ", ")))")
+        }
+        func int(_ k: String) throws -> Int? { try dictionary[k].map { try ConfigValue.int($0, k) } }
+        func dbl(_ k: String) throws -> Double? { try dictionary[k].map { try ConfigValue.double($0, k) } }
+        if let v = try int("batch_size") { batchSize = v }
+        if let v = try dbl("learning_rate") { learningRate = v }
+        if let v = try int("warmup_steps") { warmupSteps = v }
+        if let v = dictionary["lr_decay"] {
+            switch try ConfigValue.string(v, "lr_decay") {
+            case "constant": cosineDecay = false
+            case "cosine": cosineDecay = true
+            case let other: throw CoreError("pretrain config: 'lr_decay' must be 'constant' or 'cosine', got '\(other)'")
+            }
+        }
+        if let v = try dbl("min_lr_factor") { minLearningRateFactor = v }
+        if let v = try dbl("weight_decay") { weightDecay = v }
+        if let v = try dbl("beta1") { beta1 = v }
+        if let v = try dbl("beta2") { beta2 = v }
+        if let v = try dbl("grad_clip") { gradClip = v }
+        if let v = try dbl("conditioning_dropout") { conditioningDropout = v }
+        if let v = try dbl("ema_decay") { emaDecay = v }
+        if let v = try int("checkpoint_every") { checkpointEvery = v }
+        if let v = try int("seed") {
+            guard v >= 0 else { throw CoreError("pretrain config: 'seed' must be ≥ 0, got \(v)") }
+            seed = UInt64(v)
+        }
+        try validate()
+    }
+
+    public func validate() throws {
+        func need(_ ok: Bool, _ m: @autoclosure () -> String) throws { if !ok { throw CoreError("pretrain config: \(m())") } }
+        try need(batchSize >= 1, "'batch_size' must be ≥ 1, got \(batchSize)")
+        try need(learningRate > 0 && learningRate.isFinite, "'learning_rate' must be > 0, got \(learningRate)")
+        try need(warmupSteps >= 0, "'warmup_steps' must be ≥ 0, got \(warmupSteps)")
+        try need(minLearningRateFactor >= 0 && minLearningRateFactor <= 1, "'min_lr_factor' must be in [0, 1], got \(minLearningRateFactor)")
+        try need(weightDecay >= 0, "'weight_decay' must be ≥ 0, got \(weightDecay)")
+        try need(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "'beta1' and 'beta2' must be in [0, 1), got \(beta1), \(beta2)")
+        try need(conditioningDropout >= 0 && conditioningDropout <= 1, "'conditioning_dropout' must be in [0, 1], got \(conditioningDropout)")
+        try need(emaDecay >= 0 && emaDecay < 1, "'ema_decay' must be in [0, 1), got \(emaDecay)")
+        try need(checkpointEvery >= 0, "'checkpoint_every' must be ≥ 0, got \(checkpointEvery)")
+    }
+
+    /// The AdamW config for a run of `totalSteps` steps.
+    public func adamW(totalSteps: Int) -> AdamWConfig {
+        let decay: LearningRateSchedule.Decay = cosineDecay && totalSteps > warmupSteps
+            ? .cosine(totalSteps: totalSteps, minimumFactor: minLearningRateFactor) : .constant
+        return AdamWConfig(learningRate: learningRate, beta1: beta1, beta2: beta2, weightDecay: weightDecay,
+                           schedule: LearningRateSchedule(warmupSteps: warmupSteps, decay: decay))
+    }
+
+    var dictionary: [String: Any] {
+        ["batch_size": batchSize, "learning_rate": learningRate, "warmup_steps": warmupSteps, "lr_decay": cosineDecay ? "cosine" : "constant",
+         "min_lr_factor": minLearningRateFactor, "weight_decay": weightDecay, "beta1": beta1, "beta2": beta2, "grad_clip": gradClip,
+         "conditioning_dropout": conditioningDropout, "ema_decay": emaDecay, "checkpoint_every": checkpointEvery, "seed": Int(seed)]
+    }
+}
+
+/// What a `Pretrainer.run` did.
+public struct PretrainSummary: Sendable {
+    public var startStep: Int
+    public var endStep: Int
+    public var finalLoss: Float
+    /// Mean loss over the last min(100, steps) steps.
+    public var recentLoss: Float
+    public var seconds: Double
+    public var imagesPerSecond: Double
+}
+
+/// Trains a `DiffusionModel` with the ε-prediction loss. Step s (0-based) draws, for sample i,
+///   drop_i = U(key_s/"drop", i) < p_drop  (prompt → ""),  t_i = ⌊U(key_s/"t", i) · T⌋,  ε ~ N(0, I) from key_s/"noise"
+/// with key_s = RandomKey(seed)/"pretrain"/s, and minimises L = mean_i mse_θ(x_i, t_i) (see `perSampleMSE`).
+/// reference: Ho et al. 2020 (L_simple); Ho & Salimans 2022 (conditioning dropout for CFG).
+public final class Pretrainer {
+    public static let checkpointFormat = "semidpo.pretrain.v1"
+    public let model: DiffusionModel
+    public let config: PretrainConfig
+    /// EMA copy of the weights (frozen) when `emaDecay > 0`.
+    public private(set) var ema: DiffusionModel?
+    public private(set) var optimizer: AdamW
+    /// Completed steps.
+    public private(set) var step = 0
+    /// Loss of every completed step (index = step − 1).
+    public private(set) var losses: [Float] = []
+    /// Total steps of the current run (sets the cosine schedule).
+    public private(set) var totalSteps = 0
+
+    public init(model: DiffusionModel, config: PretrainConfig) throws {
+        try config.validate()
+        guard !model.isFrozen else { throw CoreError("pretrain: the model is frozen") }
+        self.model = model; self.config = config
+        optimizer = AdamW(config: config.adamW(totalSteps: 0))
+        if config.emaDecay > 0 { let e = model.clone(); e.freeze(); ema = e }
+    }
+
+    /// One optimisation step on `batch` using the randomness of step `self.step`; returns the loss.
+    @discardableResult
+    public func trainStep(_ batch: PretrainBatch) throws -> Float {
+        let b = batch.images.shape.first ?? 0
+        guard batch.images.shape == [b] + model.imageShape, b >= 1 else {
+            throw CoreError("pretrain: images must be (B, \(model.imageShape.map(String.init).joined(separator: ", "))), got \(batch.images.shape)")
+        }
+        guard batch.prompts.count == b else { throw CoreError("pretrain: \(batch.prompts.count) prompts for \(b) images") }
+        let key = RandomKey(seed: config.seed).child("pretrain").child(UInt64(step))
+        let drop = key.child("drop"), tkey = key.child("t")
+        let prompts = batch.prompts.enumerated().map { drop.uniform(UInt64($0.offset)) < config.conditioningDropout ? "" : $0.element }
+        let tokens = try model.tokenize(prompts)
+        let timesteps = (0..<b).map { model.schedule.sampleTimestep(tkey, UInt64($0)) }
+        let noise = Tensor.normal(batch.images.shape, key: key.child("noise"))   // ε: (B, C, S, S)
+        model.zeroGrad()
+        let loss = mean(model.perSampleMSE(x0: batch.images, noise: noise, timesteps: timesteps, tokens: tokens))
+        loss.backward()
+        let params = model.parameters()
+        if config.gradClip > 0 { clipGradNorm(params, maxNorm: config.gradClip) }
+        optimizer.update(params)
+        model.zeroGrad()
+        if let ema {
+            let d = Float(config.emaDecay), od = Float(1 - config.emaDecay)
+            for ((_, s), (_, p)) in zip(ema.parameters(), params) {
+                s.data.withUnsafeMutableBufferPointer { sp in p.data.withUnsafeBufferPointer { pp in
+                    for i in sp.indices { sp[i] = d * sp[i] + od * pp[i] }
+                } }
+            }
+        }
+        step += 1
+        let value = loss.item()
+        losses.append(value)
+        return value
+    }
+
+    /// Trains until `steps` steps are done in total. If `checkpointDir` holds a checkpoint and
+    /// `resume` is true, continues from it (ending bit-identical to an uninterrupted run with the
+    /// same source, config and thread count). Writes `checkpointDir/checkpoint.safetensors` every
+    /// `checkpointEvery` steps and at the end, plus `model.safetensors` (and `model_ema.safetensors`).
+    /// `log`: CSV path (step,loss,learning_rate), rewritten at each checkpoint and at the end, with
+    /// an SVG curve beside it. `progress(step, total, loss)` is called after every step.
+    @discardableResult
+    public func run(source: PretrainDataSource, steps: Int, checkpointDir: String? = nil, resume: Bool = true,
+                    log: String? = nil, progress: ((Int, Int, Float) -> Void)? = nil) throws -> PretrainSummary {
+        guard steps >= 0 else { throw CoreError("pretrain: steps must be ≥ 0 (got \(steps))") }
+        let checkpointPath = checkpointDir.map { ($0 as NSString).appendingPathComponent("checkpoint.safetensors") }
+        if resume, let path = checkpointPath, FileManager.default.fileExists(atPath: path) { try loadCheckpoint(path: path) }
+        guard step <= steps else { throw CoreError("pretrain: the checkpoint is at step \(step), beyond the requested \(steps) steps") }
+        totalSteps = steps
+        optimizer.config = config.adamW(totalSteps: steps)
+        let start = step, clock = DispatchTime.now().uptimeNanoseconds
+        while step < steps {
+            let batch = try source.batch(step: step, size: config.batchSize)
+            let loss = try trainStep(batch)
+            progress?(step, steps, loss)
+            if let path = checkpointPath, config.checkpointEvery > 0, step % config.checkpointEvery == 0, step < steps {
+                try saveCheckpoint(path: path)
+                if let log { try writeLog(csvPath: log) }
+            }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
+        if let dir = checkpointDir, let path = checkpointPath {
+            try saveCheckpoint(path: path)
+            let meta = ["pretrain_steps": String(step), "pretrain_config": try jsonText(config.dictionary)]
+            try model.save(path: (dir as NSString).appendingPathComponent("model.safetensors"), metadata: meta)
+            if let ema { try ema.save(path: (dir as NSString).appendingPathComponent("model_ema.safetensors"), metadata: meta) }
+        }
+        if let log { try writeLog(csvPath: log) }
+        let recent = losses.suffix(100)
+        return PretrainSummary(startStep: start, endStep: step, finalLoss: losses.last ?? .nan,
+                               recentLoss: recent.isEmpty ? .nan : recent.reduce(0, +) / Float(recent.count), seconds: seconds,
+                               imagesPerSecond: seconds > 0 ? Double((step - start) * config.batchSize) / seconds : 0)
+    }
+
+    /// Learning rate used at step s (1-based).
+    public func learningRate(atStep s: Int) -> Double { optimizer.config.learningRate * optimizer.config.schedule.factor(step: s) }
+
+    /// Writes model, optimizer state, EMA, step and loss history to one safetensors file, atomically.
+    public func saveCheckpoint(path: String) throws {
+        var tensors = model.namedTensors(prefix: "model.")
+        tensors += optimizer.state().map { NamedTensor(name: "optimizer.\($0.0)", shape: $0.1.shape, data: $0.1.data) }
+        if let ema { tensors += ema.namedTensors(prefix: "ema.") }
+        tensors.append(NamedTensor(name: "trainer.losses", shape: [losses.count], data: losses))
+        var meta = try model.checkpointMetadata()
+        meta["format"] = Pretrainer.checkpointFormat
+        meta["step"] = String(step)
+        meta["pretrain_config"] = try jsonText(config.dictionary)
+        try Safetensors.write(tensors, metadata: meta, to: path)
+    }
+
+    /// Restores what `saveCheckpoint` wrote. The model architecture and the EMA setting must match.
+    public func loadCheckpoint(path: String) throws {
+        let file = try SafetensorsFile(path: path)
+        guard file.metadata["format"] == Pretrainer.checkpointFormat, let json = file.metadata["config"],
+              let stepText = file.metadata["step"], let savedStep = Int(stepText) else {
+            throw CoreError("\(path): not a pretraining checkpoint (format '\(file.metadata["format"] ?? "none")')")
+        }
+        guard try DiffusionConfig(json: json) == model.config else {
+            throw CoreError("\(path): the checkpoint's model config differs from this model's")
+        }
+        try model.loadWeights(from: file, prefix: "model.")
+        let names = file.names
+        guard (ema != nil) == names.contains(where: { $0.hasPrefix("ema.") }) else {
+            throw CoreError("\(path): checkpoint \(ema == nil ? "has" : "lacks") EMA weights but ema_decay is \(config.emaDecay)")
+        }
+        if let ema { try ema.loadWeights(from: file, prefix: "ema.") }
+        let state = try names.filter { $0.hasPrefix("optimizer.") }.map { n -> (String, Tensor) in
+            let t = try file.tensor(n)
+            return (String(n.dropFirst("optimizer.".count)), Tensor(shape: t.shape, data: t.data))
+        }
+        try optimizer.loadState(state)
+        losses = try file.tensor("trainer.losses").data
+        guard losses.count == savedStep else { throw CoreError("\(path): \(losses.count) logged losses for step \(savedStep)") }
+        step = savedStep
+    }
+
+    /// Writes the loss history as CSV (step,loss,learning_rate) and an SVG curve (raw and a moving
+    /// average over 50 steps) at the same path with extension .svg.
+    public func writeLog(csvPath: String) throws {
+        var csv = "step,loss,learning_rate\n"
+        for (i, l) in losses.enumerated() { csv += "\(i + 1),\(l),\(learningRate(atStep: i + 1))\n" }
+        try AtomicFile.write(csv, to: csvPath)
+        let raw = losses.map(Double.init)
+        var smooth: [Double] = [], acc = 0.0
+        for i in raw.indices { acc += raw[i]; if i >= 50 { acc -= raw[i - 50] }; smooth.append(acc / Double(min(i + 1, 50))) }
+        let svgPath = ((csvPath as NSString).deletingPathExtension as NSString).appendingPathExtension("svg")!
+        try SVGPlot.write(svgPath, title: "pretraining loss", xLabel: "step", yLabel: "ε-MSE",
+                          series: [PlotSeries(name: "loss", points: raw.enumerated().map { (Double($0.offset + 1), $0.element) }),
+                                   PlotSeries(name: "mean of 50", points: smooth.enumerated().map { (Double($0.offset + 1), $0.element) })])
+    }
+}
+
+extension Denoiser {
+    /// Held-out ε-prediction loss: mean over `draws` fixed (t, ε) draws per image of
+    /// mse_θ(x, t) (see `perSampleMSE`), with draw r of image i using
+    /// t = ⌊U(RandomKey(seed)/"validation"/r/"t", i)·T⌋ and ε from RandomKey(seed)/"validation"/r/"noise"
+    /// — identical across models, so two models' values are directly comparable. Runs under `noGrad`.
+    /// images: (N, C, S, S), tokens: N rows.
+    public func validationLoss(images: Tensor, tokens: TokenBatch, seed: UInt64 = 0, draws: Int = 4) throws -> Double {
+        guard images.rank == 4, tokens.batch == images.shape[0] else {
+            throw CoreError("validationLoss: \(tokens.batch) token rows for images \(images.shape)")
+        }
+        guard draws >= 1 else { throw CoreError("validationLoss: draws must be ≥ 1 (got \(draws))") }
+        var total = 0.0
+        for r in 0..<draws {
+            let key = RandomKey(seed: seed).child("validation").child(UInt64(r))
+            let ts = (0..<tokens.batch).map { schedule.sampleTimestep(key.child("t"), UInt64($0)) }
+            let noise = Tensor.normal(images.shape, key: key.child("noise"))
+            total += noGrad { Double(mean(perSampleMSE(x0: images, noise: noise, timesteps: ts, tokens: tokens)).item()) }
+        }
+        return total / Double(draws)
+    }
+}
+
+func jsonText(_ object: [String: Any]) throws -> String {
+    String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
+}

@@ -1,0 +1,74 @@
+-- Benchmark of stage 1 at Pick-a-Pic scale: times semidpo.committee.partition_scores (wall, CPU, peak RSS)
+-- and, with --set python=true, the authors' rule in plain Python on the same file, comparing the id lists.
+--
+--   semidpo run recipes/bench_partition.lua --set scores=/tmp/tab_scores.jsonl [--set repeats=3] [--set python=true]
+local semidpo = require "semidpo"
+local args = semidpo.args
+
+local scores = args.scores or error("--set scores=PATH is required (the per-pair score JSONL; see docs/formats.md)")
+local repeats = args.repeats or 3
+local out = args.out_dir or "partition"        -- inside the run directory
+local tolerance = args.tie_tolerance or 1e-6
+assert(math.type(repeats) == "integer" and repeats >= 1, "--set repeats=N needs an integer ≥ 1")
+
+-- Load average: the cores are shared, so every figure is labelled with it.
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  if not f then return "?" end
+  local l = f:read("l"); f:close()
+  return l:match("^(%S+ %S+ %S+)")
+end
+
+-- The Swift stage, `repeats` times; peak RSS over all repetitions after resetting the mark.
+semidpo.reset_peak_rss()
+local baseline = semidpo.peak_rss_mb()
+local walls, cpus, report = {}, {}, nil
+for i = 1, repeats do
+  local load = loadavg()
+  local t0, c0 = semidpo.clock(), semidpo.cpu_seconds()
+  report = semidpo.committee.partition_scores{ path = scores, out = out, tie_tolerance = tolerance }
+  walls[i], cpus[i] = semidpo.clock() - t0, semidpo.cpu_seconds() - c0
+  print(string.format("run %d: %.3f s wall, %.3f s CPU [load %s]", i, walls[i], cpus[i], load))
+end
+local peak = semidpo.peak_rss_mb()
+local best = math.min(table.unpack(walls))
+
+print(string.format("partition_scores: %d pairs × %d members (%s), %d clean (%.4f), %d held out, %d noisy",
+  report.total, #report.members, table.concat(report.members, ", "), report.clean, report.clean_fraction,
+  report.clean_test, report.noisy))
+print(string.format("best %.3f s wall of %d; peak RSS %.0f MiB (baseline %.0f MiB)", best, repeats, peak, baseline))
+
+local results = {
+  scores = scores, pairs = report.total, members = report.members, clean = report.clean,
+  clean_fraction = report.clean_fraction, wall_seconds = walls, cpu_seconds = cpus, best_wall_seconds = best,
+  peak_rss_mib = peak, baseline_rss_mib = baseline, outputs = report.paths,
+}
+
+-- The Python reference (bench/authors_partition.py) on the same file, compared with the Swift id lists.
+if args.python then
+  local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+  local script = semidpo.recipe_dir .. "/../bench/authors_partition.py"
+  local dir = report.paths.clean:match("^(.*)/clean%.json$")
+  local cmd = string.format("python3 %s --scores %s --compare %s 2>&1", q(script), q(scores), q(dir))
+  local load = loadavg()
+  local t0 = semidpo.clock()
+  local p = assert(io.popen(cmd))
+  local text = p:read("a")
+  local ok = p:close()
+  local wall = semidpo.clock() - t0
+  io.write(text)
+  if not ok then error("the Python reference failed:\n" .. text) end
+  local py = tonumber(text:match("clean %([%d.]+%), ([%d.]+) s"))
+  local checks, passed = 0, 0
+  for verdict in text:gmatch("identical to reference[^\n]*: (%a+)") do
+    checks = checks + 1
+    if verdict == "True" then passed = passed + 1 end
+  end
+  local same = checks == 2 and passed == 2
+  print(string.format("python reference: %.2f s (loop), %.2f s with interpreter start [load %s]; swift best %.3f s → %.1f× faster",
+    py, wall, load, best, py / best))
+  if not same then error("Swift and Python clean/noisy ids differ (see above)") end
+  results.python_seconds, results.python_wall_seconds, results.speedup, results.identical = py, wall, py / best, true
+end
+
+semidpo.write_text("bench_partition.yaml", semidpo.yaml.dump(results))
