@@ -21,5 +21,6 @@ public enum Bindings {
         RunBindings.self,
         YAMLBindings.self,
         ProgressBindings.self,
+        TensorBindings.self,
     ]
 }
