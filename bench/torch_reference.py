@@ -1,7 +1,7 @@
 # PyTorch reference for the engine benchmarks (Sources/Core/Bench/Benchmarks.swift): the same
 # shapes, forward + backward, 2 threads, median of N runs, printed as JSON.
 # Usage: python3 bench/torch_reference.py [--batch 32] [--iterations 10]
-import argparse, json, time
+import argparse, json, resource, time
 import torch
 import torch.nn.functional as F
 
@@ -32,7 +32,7 @@ def conv(cin, cout, size, k, s):
     def fn():
         x.grad = None; layer.zero_grad(set_to_none=True)
         layer(x).backward(dy)
-    measure(f"conv{k}x{k}_s{s}_fwd_bwd", f"x({B},{cin},{size},{size})→{cout}", 3 * 2 * B * cout * out * out * cin * k * k, fn)
+    measure(f"conv{k}x{k}_s{s}_{cin}to{cout}_{size}px_fwd_bwd", f"x({B},{cin},{size},{size})→{cout}", 3 * 2 * B * cout * out * out * cin * k * k, fn)
 
 conv(32, 32, 16, 3, 1); conv(64, 64, 8, 3, 1); conv(96, 64, 16, 3, 1); conv(32, 32, 16, 3, 2); conv(96, 64, 16, 1, 1)
 
@@ -60,4 +60,7 @@ for name, tk in [("self_attention_fwd_bwd", 64), ("cross_attention_fwd_bwd", 8)]
         o.backward(ady)
     measure(name, f"q({B},64,64) k,v({B},{tk},64) 4 heads", 3 * 4 * B * 64 * tk * 64, attn_fn)
 
-print(json.dumps({"torch_version": torch.__version__, "results": results}, indent=1))
+# ru_maxrss is in KiB on Linux: the peak resident memory of this process, to compare with semidpo's.
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"torch_version": torch.__version__, "threads": args.threads, "peak_rss_mb": peak_mb,
+                  "results": results}, indent=1))

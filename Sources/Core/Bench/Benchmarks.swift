@@ -45,7 +45,7 @@ public func runEngineBenchmarks(batch: Int = 32, iterations: Int = 10) -> [Bench
         let out = convOutputSize(size, kernel: kernel, stride: stride, padding: kernel / 2)
         let dy = Tensor.normal([batch, cout, out, out], key: key.child("dy")).data
         let flops = 3 * 2 * Double(batch * cout * out * out * cin * kernel * kernel)
-        results.append(measure("conv\(kernel)x\(kernel)_s\(stride)_fwd_bwd", "x(\(batch),\(cin),\(size),\(size))→\(cout)",
+        results.append(measure("conv\(kernel)x\(kernel)_s\(stride)_\(cin)to\(cout)_\(size)px_fwd_bwd", "x(\(batch),\(cin),\(size),\(size))→\(cout)",
                                flops: flops, iterations: iterations) {
             x.grad = nil; layer.zeroGrad(); forwardBackward({ layer(x) }, dy)
         })
