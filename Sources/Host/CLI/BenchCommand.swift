@@ -90,7 +90,9 @@ struct BenchCommand: ParsableCommand {
     struct TorchResult: Decodable {
         let name: String
         let milliseconds: Double
+        let bestMilliseconds: Double?
         let gflops: Double?
+        enum CodingKeys: String, CodingKey { case name, milliseconds, bestMilliseconds = "best_milliseconds", gflops }
     }
 
     /// Runs the reference script if `python3` can import torch; a failure becomes a note, not an error.
@@ -169,12 +171,15 @@ struct BenchReport {
         let t = torchByName
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-        lines.append(pad("benchmark", 36) + pad("shape", 34) + lpad("ms", 9) + lpad("GFLOP/s", 9)
+        lines.append("ms: median wall time, best: fastest run, cpu ms: median CPU time of all threads (least disturbed by other load)")
+        lines.append(pad("benchmark", 36) + pad("shape", 34) + lpad("ms", 9) + lpad("best", 9) + lpad("cpu ms", 9) + lpad("GFLOP/s", 9)
                      + lpad("torch ms", 10) + lpad("torch GF/s", 11) + lpad("ratio", 7))
         for r in engine {
             let tr = t[r.name]
             lines.append(pad(r.name, 36) + pad(r.shape, 34)
                          + lpad(String(format: "%.3f", r.milliseconds), 9)
+                         + lpad(String(format: "%.3f", r.bestMilliseconds), 9)
+                         + lpad(String(format: "%.3f", r.cpuMilliseconds), 9)
                          + lpad(r.gflops.map { String(format: "%.1f", $0) } ?? "-", 9)
                          + lpad(tr.map { String(format: "%.3f", $0.milliseconds) } ?? "-", 10)
                          + lpad(tr?.gflops.map { String(format: "%.1f", $0) } ?? "-", 11)
@@ -197,7 +202,7 @@ struct BenchReport {
         case .ran(let f):
             lines.append("PyTorch:       \(f.torchVersion), \(f.threads) threads, peak memory "
                          + (f.peakRSSMB.map { String(format: "%.1f MB", $0) } ?? "unknown"))
-            lines.append("ratio = PyTorch ms / semidpo ms (> 1: semidpo is faster)")
+            lines.append("ratio = PyTorch ms / semidpo ms, medians (> 1: semidpo is faster)")
         }
         return lines
     }
@@ -211,7 +216,8 @@ struct BenchReport {
             "iterations": iterations,
             "sgemm_1024_gflops": sgemm1024,
             "engine": engine.map { r -> [String: Any] in
-                var e: [String: Any] = ["name": r.name, "shape": r.shape, "milliseconds": r.milliseconds]
+                var e: [String: Any] = ["name": r.name, "shape": r.shape, "milliseconds": r.milliseconds,
+                                         "best_milliseconds": r.bestMilliseconds, "cpu_milliseconds": r.cpuMilliseconds]
                 if let g = r.gflops { e["gflops"] = g }
                 return e
             },
@@ -233,6 +239,7 @@ struct BenchReport {
                 "version": f.torchVersion, "threads": f.threads,
                 "engine": f.results.map { r -> [String: Any] in
                     var e: [String: Any] = ["name": r.name, "milliseconds": r.milliseconds]
+                    if let b = r.bestMilliseconds { e["best_milliseconds"] = b }
                     if let g = r.gflops { e["gflops"] = g }
                     return e
                 },
