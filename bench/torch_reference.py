@@ -2,7 +2,7 @@
 # shapes, forward + backward, 2 threads, median of N runs, printed as JSON.
 # Usage: python3 bench/torch_reference.py [--batch 32] [--iterations 10]
 #        python3 bench/torch_reference.py --model   (the reference diffusion model, as runModelBenchmarks)
-import argparse, json, time
+import argparse, json, resource, time
 import torch
 import torch.nn.functional as F
 
@@ -23,7 +23,7 @@ def measure(name, shape, flops, fn):
     for _ in range(N):
         t0 = time.perf_counter(); fn(); times.append((time.perf_counter() - t0) * 1e3)
     ms = sorted(times)[len(times) // 2]
-    results.append({"name": name, "shape": shape, "milliseconds": ms,
+    results.append({"name": name, "shape": shape, "milliseconds": ms, "best_milliseconds": min(times),
                     "gflops": (flops / (ms * 1e6)) if flops else None, "threads": args.threads})
 
 def conv(cin, cout, size, k, s):
@@ -34,7 +34,7 @@ def conv(cin, cout, size, k, s):
     def fn():
         x.grad = None; layer.zero_grad(set_to_none=True)
         layer(x).backward(dy)
-    measure(f"conv{k}x{k}_s{s}_fwd_bwd", f"x({B},{cin},{size},{size})→{cout}", 3 * 2 * B * cout * out * out * cin * k * k, fn)
+    measure(f"conv{k}x{k}_s{s}_{cin}to{cout}_{size}px_fwd_bwd", f"x({B},{cin},{size},{size})→{cout}", 3 * 2 * B * cout * out * out * cin * k * k, fn)
 
 if args.model:
     import math
@@ -177,4 +177,7 @@ for name, tk in [("self_attention_fwd_bwd", 64), ("cross_attention_fwd_bwd", 8)]
         o.backward(ady)
     measure(name, f"q({B},64,64) k,v({B},{tk},64) 4 heads", 3 * 4 * B * 64 * tk * 64, attn_fn)
 
-print(json.dumps({"torch_version": torch.__version__, "results": results}, indent=1))
+# ru_maxrss is in KiB on Linux: the peak resident memory of this process, to compare with semidpo's.
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"torch_version": torch.__version__, "threads": args.threads, "peak_rss_mb": peak_mb,
+                  "results": results}, indent=1))

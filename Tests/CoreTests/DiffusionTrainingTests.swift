@@ -56,7 +56,7 @@ func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> D
         #expect(Array(grid.data[(3 * 192)..<(4 * 192)]) != Array(grid.data[0..<192]))   // row 1 (null prompt) ≠ row 0
         #expect(try Data(contentsOf: dir.appendingPathComponent("g.png")).prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
         // Both models see the same x_T for each (seed, index), whatever the batch it is in.
-        let ra = RecordingDenoiser(a), rb = RecordingDenoiser(b)
+        let ra = ModelCallRecorder(a), rb = ModelCallRecorder(b)
         _ = try Sampler.sample(ra, tokens: a.tokenize(prompts), ids: (0..<3).map { SampleID(seed: 7, index: $0) },
                                imageShape: a.imageShape, config: cfg)
         _ = try Sampler.sample(rb, tokens: b.tokenize([prompts[1]]), ids: [SampleID(seed: 7, index: 1)],
@@ -85,7 +85,7 @@ func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> D
         var config = DiffusionConfig.tiny(vocabulary: testVocabulary)
         config.timesteps = 12
         let model = try DiffusionModel(config: config, seed: 4)
-        let rec = RecordingDenoiser(model)
+        let rec = ModelCallRecorder(model)
         let cfg = SamplerConfig(method: .ddpm, guidanceScale: 2)
         let x = try Sampler.sample(rec, tokens: model.tokenize(["red circle"]), ids: [SampleID(seed: 3, index: 0)],
                                    imageShape: model.imageShape, config: cfg)
@@ -140,7 +140,7 @@ func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> D
 }
 
 /// Passes calls through to a model and records every input and timestep list.
-final class RecordingDenoiser: Denoiser {
+final class ModelCallRecorder: Denoiser {
     let model: DiffusionModel
     var inputs: [Tensor] = [], timesteps: [[Int]] = []
     init(_ model: DiffusionModel) { self.model = model }

@@ -8,6 +8,11 @@ public struct BenchResult: Codable, Sendable {
     public let shape: String
     /// Median wall time of one forward + backward, in milliseconds.
     public let milliseconds: Double
+    /// Fastest of the timed runs, in milliseconds: the least disturbed by other work on the machine.
+    public let bestMilliseconds: Double
+    /// Median CPU time of the whole process (all threads) per run, in milliseconds: with one thread,
+    /// a measure of the work done that other load on the machine barely changes.
+    public let cpuMilliseconds: Double
     /// Achieved GFLOP/s counting the GEMM-like work (nil for memory-bound ops).
     public let gflops: Double?
     public let threads: Int
@@ -16,16 +21,26 @@ public struct BenchResult: Codable, Sendable {
 
 private func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
 
+/// CPU time consumed by all threads of this process so far.
+private func processCPUNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
 private func measure(_ name: String, _ shape: String, flops: Double?, iterations: Int, _ body: () -> Void) -> BenchResult {
     body(); body()  // warm-up: scratch buffers, page faults
-    var times: [Double] = []
+    var times: [Double] = [], cpu: [Double] = []
     for _ in 0..<iterations {
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let c0 = processCPUNanoseconds(), t0 = DispatchTime.now().uptimeNanoseconds
         body()
         times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        cpu.append(Double(processCPUNanoseconds() - c0) / 1e6)
     }
     let ms = median(times)
-    return BenchResult(name: name, shape: shape, milliseconds: ms, gflops: flops.map { $0 / (ms * 1e6) },
+    return BenchResult(name: name, shape: shape, milliseconds: ms, bestMilliseconds: times.min()!,
+                       cpuMilliseconds: median(cpu),
+                       gflops: flops.map { $0 / (ms * 1e6) },
                        threads: Engine.threads, blasCore: Engine.blasCoreName)
 }
 
@@ -45,7 +60,7 @@ public func runEngineBenchmarks(batch: Int = 32, iterations: Int = 10) -> [Bench
         let out = convOutputSize(size, kernel: kernel, stride: stride, padding: kernel / 2)
         let dy = Tensor.normal([batch, cout, out, out], key: key.child("dy")).data
         let flops = 3 * 2 * Double(batch * cout * out * out * cin * kernel * kernel)
-        results.append(measure("conv\(kernel)x\(kernel)_s\(stride)_fwd_bwd", "x(\(batch),\(cin),\(size),\(size))→\(cout)",
+        results.append(measure("conv\(kernel)x\(kernel)_s\(stride)_\(cin)to\(cout)_\(size)px_fwd_bwd", "x(\(batch),\(cin),\(size),\(size))→\(cout)",
                                flops: flops, iterations: iterations) {
             x.grad = nil; layer.zeroGrad(); forwardBackward({ layer(x) }, dy)
         })

@@ -18,11 +18,9 @@ public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bia
                 parallelFor(b * groups, grain: max(1, 16_384 / max(1, n))) { r in
                     for bg in r {
                         let base = bg * n  // group bg is contiguous: channels g·cpg… of sample b
-                        var s = 0.0
-                        for i in base..<(base + n) { s += Double(xp[i]) }
-                        let mu = s / Double(n)
-                        var v = 0.0
-                        for i in base..<(base + n) { let d = Double(xp[i]) - mu; v += d * d }
+                        let g = xp.baseAddress! + base
+                        let mu = laneSum(n) { Double(g[$0]) } / Double(n)
+                        let v = laneSum(n) { let d = Double(g[$0]) - mu; return d * d }
                         let rs = 1 / (v / Double(n) + eps).squareRoot()
                         mp[bg] = S(mu); rp[bg] = S(rs)
                         let m = S(mu), rsS = S(rs)
@@ -43,22 +41,21 @@ public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bia
             // Per-(b, c) partial sums for dweight/dbias, reduced over b in order afterwards.
             var pw = [S](repeating: 0, count: b * c), pb = [S](repeating: 0, count: b * c)  // (B, C)
             let needX = x.requiresGrad
-            x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in dout.withUnsafeBufferPointer { dp in
+            x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wp in dout.withUnsafeBufferPointer { db in
+            mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
             pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
-                let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!
+                let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
                 let body = { (dx: UnsafeMutablePointer<S>?) in
                     parallelFor(b * groups, grain: max(1, 8_192 / max(1, n))) { r in
                         for bg in r {
-                            let base = bg * n, m = mean[bg], rs = rstd[bg]
+                            let base = bg * n, m = mp[bg], rs = rp[bg]
                             let c0 = (bg % groups) * cpg, bi = bg / groups
                             var sdy: S = 0, sdyx: S = 0  // Σ dy·γ, Σ dy·γ·x̂ over the group
                             for cc in 0..<cpg {
                                 let ch = c0 + cc, o = base + cc * hw
-                                var sw: S = 0, sb: S = 0
-                                for i in o..<(o + hw) {
-                                    let xhat = (xp[i] - m) * rs
-                                    sw += dp[i] * xhat; sb += dp[i]
-                                }
+                                let xc = xp + o, dc = dp + o
+                                let sw = S(laneSum(hw) { Double(dc[$0]) * Double((xc[$0] - m) * rs) })
+                                let sb = S(laneSum(hw) { Double(dc[$0]) })
                                 pwp[bi * c + ch] = sw; pbp[bi * c + ch] = sb
                                 sdy += sb * wp[ch]; sdyx += sw * wp[ch]
                             }
@@ -76,6 +73,7 @@ public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bia
                     }
                 }
                 if needX { x.accumulateGrad { body($0) } } else { body(nil) }
+            } }
             } }
             } } }
             weight.accumulateGrad { dweight in for bi in 0..<b { for ch in 0..<c { dweight[ch] += pw[bi * c + ch] } } }
@@ -119,9 +117,10 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
             let blockRows = 16, blocks = (rows + blockRows - 1) / blockRows
             var pw = [S](repeating: 0, count: blocks * d), pb = [S](repeating: 0, count: blocks * d)  // (blocks, D)
             let needX = x.requiresGrad
-            x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in dout.withUnsafeBufferPointer { dp in
+            x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wp in dout.withUnsafeBufferPointer { db in
+            mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
             pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
-                let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!
+                let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
                 let body = { (dx: UnsafeMutablePointer<S>?) in
                     parallelFor(blocks, grain: max(1, 8_192 / max(1, d * blockRows))) { r in
                         for blk in r {
@@ -145,10 +144,28 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
                 }
                 if needX { x.accumulateGrad { body($0) } } else { body(nil) }
             } }
+            } }
             } } }
             weight.accumulateGrad { dweight in for blk in 0..<blocks { for j in 0..<d { dweight[j] += pw[blk * d + j] } } }
             bias.accumulateGrad { dbias in for blk in 0..<blocks { for j in 0..<d { dbias[j] += pb[blk * d + j] } } }
         }
     }
     return out
+}
+
+/// Σ_{i < n} term(i) with eight independent accumulators combined in a fixed order: the same result
+/// for any thread count, and the compiler can vectorise it (a single running sum is one long
+/// dependency chain).
+@inline(__always)
+func laneSum(_ n: Int, _ term: (Int) -> Double) -> Double {
+    var a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0, a5 = 0.0, a6 = 0.0, a7 = 0.0
+    var i = 0
+    while i + 8 <= n {
+        a0 += term(i); a1 += term(i + 1); a2 += term(i + 2); a3 += term(i + 3)
+        a4 += term(i + 4); a5 += term(i + 5); a6 += term(i + 6); a7 += term(i + 7)
+        i += 8
+    }
+    var tail = 0.0
+    while i < n { tail += term(i); i += 1 }
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + tail
 }

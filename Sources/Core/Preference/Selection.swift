@@ -336,21 +336,3 @@ public func selectFile(confidence: String, mode: SelectionMode, values: [Double]
     try result.labels.write(out)
     return SelectionReport(result: result, pairsIn: table.count, output: out)
 }
-
-/// Times `selectFile` end to end (read shards, select, write labels) `repeats` times.
-public func benchSelect(confidence: String, mode: SelectionMode = .percentile, values: [Double] = [80],
-                        past: [String] = [], clean: String? = nil, out: String, testConfidence: String? = nil,
-                        repeats: Int = 3) throws -> BenchFigures {
-    let base = currentResidentMiB()
-    resetPeakResident()
-    var times: [Double] = [], cpu: [Double] = [], report: SelectionReport? = nil
-    for _ in 0..<max(1, repeats) {
-        let t0 = monotonicSeconds(), c0 = cpuSecondsUsed()
-        report = try selectFile(confidence: confidence, mode: mode, values: values, past: past, clean: clean,
-                                out: out, testConfidence: testConfidence)
-        times.append(monotonicSeconds() - t0); cpu.append(cpuSecondsUsed() - c0)
-    }
-    let r = report!
-    return BenchFigures(name: "select_file", seconds: times, peakMiB: peakResidentMiB(), baselineMiB: base,
-                        summary: "\(r.pairsIn) pairs × \(r.result.labels.anchors.count) anchors in, \(r.result.labels.count) labelled pairs out\n" + r.result.summary, cpuSeconds: cpu)
-}

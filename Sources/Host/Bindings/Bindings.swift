@@ -26,5 +26,6 @@ public enum Bindings {
         CommitteeBindings.self,
         PseudoLabelBindings.self,
         MeasureBindings.self,
+        TensorBindings.self,
     ]
 }

@@ -8,6 +8,7 @@ struct SemidpoCommand: ParsableCommand {
     static let subcommandList: [ParsableCommand.Type] = [
         RunCommand.self,
         VersionCommand.self,
+        BenchCommand.self,
     ]
 
     static let configuration = CommandConfiguration(
