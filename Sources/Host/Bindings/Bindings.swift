@@ -24,6 +24,7 @@ public enum Bindings {
         PreferenceBindings.self,
         WorldBindings.self,
         CommitteeBindings.self,
+        RewardBindings.self, RewardCommitteeBindings.self,
         PseudoLabelBindings.self,
         MeasureBindings.self,
         TensorBindings.self,
