@@ -7,7 +7,7 @@ public struct RewardModelConfig: Sendable, Equatable {
     /// Input images are (3, imageSize, imageSize); imageSize must be divisible by 4.
     public var imageSize: Int = 16
     /// Channels of the three conv blocks (the last two downsample by 2).
-    public var channels: [Int] = [16, 32, 32]
+    public var channels: [Int] = [8, 16, 32]
     /// GroupNorm groups in every block (must divide every entry of `channels`).
     public var groups: Int = 4
     /// Width of the prompt encoder, the pooling query and the head's hidden layer.
@@ -17,7 +17,7 @@ public struct RewardModelConfig: Sendable, Equatable {
     /// false: an image-only model (the pooling query is a learned vector, no prompt input).
     public var usesPrompt: Bool = true
 
-    public init(imageSize: Int = 16, channels: [Int] = [16, 32, 32], groups: Int = 4, embedDimension: Int = 32,
+    public init(imageSize: Int = 16, channels: [Int] = [8, 16, 32], groups: Int = 4, embedDimension: Int = 32,
                 heads: Int = 2, usesPrompt: Bool = true) {
         self.imageSize = imageSize; self.channels = channels; self.groups = groups
         self.embedDimension = embedDimension; self.heads = heads; self.usesPrompt = usesPrompt

@@ -103,13 +103,13 @@ private func checkedIDs(_ args: LuaArgs, _ index: Int32, _ ids: [Int], _ ds: Dat
 
 // MARK: - semidpo.reward
 
-/// `semidpo.reward.new{ name = "", uses_prompt = true, image_size = 16, channels = {16, 32, 32}, groups = 4,
+/// `semidpo.reward.new{ name = "", uses_prompt = true, image_size = 16, channels = {8, 16, 32}, groups = 4,
 /// embed_dimension = 32, heads = 2, seed = 0 } -> RewardModel` (fresh weights from `seed`).
 private func reward_new(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "new") { args in
         let o = try args.options(1, allowed: ["name", "uses_prompt", "image_size", "channels", "groups", "embed_dimension", "heads", "seed"])
         let config = RewardModelConfig(imageSize: try o.integer("image_size", default: 16),
-                                       channels: try o.numbers("channels")?.map { Int($0) } ?? [16, 32, 32],
+                                       channels: try o.numbers("channels")?.map { Int($0) } ?? [8, 16, 32],
                                        groups: try o.integer("groups", default: 4),
                                        embedDimension: try o.integer("embed_dimension", default: 32),
                                        heads: try o.integer("heads", default: 2),
