@@ -17,13 +17,13 @@ local models = args.models or (semidpo.recipe_dir .. "/../models/rewards")
 -- paper's Table 6: two specialists, two broad judges, one trained on the holistic human labels.
 local members = {
   { name = "clip",        uses_prompt = true,  role = "alignment specialist (CLIP score)",
-    rater = { weights = { 1.00, 0.15, 0.10 }, temperature = 0.03, seed = 11 } },
+    rater = { weights = { 1.00, 0.00, 0.00 }, temperature = 0.03, seed = 11 } },
   { name = "aesthetic",   uses_prompt = false, role = "aesthetics specialist, image only (LAION aesthetics)",
-    rater = { weights = { 0.10, 1.00, 0.20 }, temperature = 0.03, seed = 12 } },
+    rater = { weights = { 0.00, 1.00, 0.10 }, temperature = 0.03, seed = 12 } },
   { name = "hps",         uses_prompt = true,  role = "broad, leaning alignment + aesthetics (HPS v2)",
-    rater = { weights = { 0.45, 0.40, 0.15 }, temperature = 0.03, seed = 13 } },
+    rater = { weights = { 0.50, 0.50, 0.00 }, temperature = 0.03, seed = 13 } },
   { name = "imagereward", uses_prompt = true,  role = "broad (ImageReward)",
-    rater = { weights = { 0.40, 0.30, 0.30 }, temperature = 0.03, seed = 14 } },
+    rater = { weights = { 0.40, 0.40, 0.20 }, temperature = 0.03, seed = 14 } },
   { name = "pickscore",   uses_prompt = true,  role = "holistic human labels (PickScore)",
     rater = "human" },
 }
