@@ -1,5 +1,5 @@
-# PyTorch reference for the engine benchmarks (Sources/Core/Bench/Benchmarks.swift): the same
-# shapes, forward + backward, 2 threads, median of N runs, printed as JSON.
+# PyTorch reference for `semidpo bench` (Sources/Core/Bench/): the same building-block shapes, or with
+# --model the same diffusion model (train, forward, DPO, guided step), median of N runs, printed as JSON.
 # Usage: python3 bench/torch_reference.py [--batch 32] [--iterations 10]
 #        python3 bench/torch_reference.py --model   (the reference diffusion model, as runModelBenchmarks)
 import argparse, json, resource, time
@@ -145,10 +145,36 @@ if args.model:
         with torch.no_grad():
             o = net(xs, torch.full((2 * F64,), 500), ks); c, u = o[:F64], o[F64:]; _ = u + 3 * (c - u)
     measure("sampling_guided_ddim_step", f"rows {2 * F64}", FWD * 2 * F64, guided)
+    # Diffusion-DPO step on 16 pairs, as Sources/Core/Preference/Training.swift evaluatePairs + AdamW:
+    # policy forward+backward on [winners; losers] (32 images, shared noise and timesteps), the frozen
+    # reference forward under no_grad, sigmoid loss z = β·label·[(ref_w − ref_l) − (pol_w − pol_l)].
+    import copy
+    P = 16
+    policy, reference = copy.deepcopy(net), copy.deepcopy(net).requires_grad_(False)
+    dopt = torch.optim.AdamW(policy.parameters(), lr=1e-5, weight_decay=0.0)
+    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
+    abar = torch.cumprod(1 - betas, 0).float()
+    xw, xl, noise = torch.rand(P, 3, 16, 16) * 2 - 1, torch.rand(P, 3, 16, 16) * 2 - 1, torch.randn(P, 3, 16, 16)
+    labels = torch.tensor([-1.0 if i % 3 == 2 else 1.0 for i in range(P)])
+    tp, kp = (torch.arange(P) * 61 + 13) % 1000, ids(P)
+    x2, e2, t2, k2 = torch.cat([xw, xl]), torch.cat([noise, noise]), torch.cat([tp, tp]), torch.cat([kp, kp])
+    def per_sample_mse(m, x0, eps, t, k):
+        a = abar[t][:, None, None, None]
+        return ((m(a.sqrt() * x0 + (1 - a).sqrt() * eps, t, k) - eps) ** 2).mean((1, 2, 3))
+    def dpo():
+        dopt.zero_grad(set_to_none=True)
+        mse = per_sample_mse(policy, x2, e2, t2, k2)
+        with torch.no_grad(): ref = per_sample_mse(reference, x2, e2, t2, k2)
+        z = 2500.0 * labels * ((ref[:P] - ref[P:]) - (mse[:P] - mse[P:]))
+        loss = -F.logsigmoid(z).mean(); loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0); dopt.step()
+    measure("dpo_step", f"pairs {P}", 4 * FWD * 2 * P, dpo)
+    per = {"train_step": B, "forward": F64, "dpo_step": P, "sampling_guided_ddim_step": 2 * F64}
     for r in results:
-        n = B if r["name"] == "train_step" else (2 * F64 if r["name"].startswith("sampling") else F64)
-        r["per_second"] = n / (r["milliseconds"] / 1e3)
-    print(json.dumps({"torch_version": torch.__version__, "parameters": params, "results": results}, indent=1))
+        r["per_second"] = per[r["name"]] / (r["milliseconds"] / 1e3)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"torch_version": torch.__version__, "threads": args.threads, "parameters": params,
+                      "peak_rss_mb": peak_mb, "results": results}, indent=1))
     raise SystemExit
 
 conv(32, 32, 16, 3, 1); conv(64, 64, 8, 3, 1); conv(96, 64, 16, 3, 1); conv(32, 32, 16, 3, 2); conv(96, 64, 16, 1, 1)

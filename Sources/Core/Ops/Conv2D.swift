@@ -1,5 +1,5 @@
-// 2-d convolution (any square kernel, stride, zero padding) as im2col + one GEMM over the whole
-// batch; backward recomputes the columns (saves memory) and uses col2im. NCHW throughout.
+// 2-d convolution (any square kernel, stride, zero padding) as im2col + GEMM over cache-sized groups
+// of samples; backward recomputes the columns (saves memory), transposed convolution or col2im. NCHW.
 
 /// Output size of a convolution along one axis: ⌊(n + 2·padding − kernel) / stride⌋ + 1.
 @inline(__always)
@@ -27,6 +27,7 @@ struct ConvGeometry {
 /// Contiguous copies for the inside of each row, zeros at the edges.
 @inline(__always)
 func im2colSample<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<S>, ld: Int) {
+    if g.stride == 1 && g.wo == g.w { im2colSampleSameWidth(x, g, col, ld: ld); return }
     for c in 0..<g.cin {
         let plane = x + c * g.h * g.w
         for ky in 0..<g.k {
@@ -46,6 +47,37 @@ func im2colSample<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ c
                         for ox in lo..<hi { dst[ox] = line[ox * g.stride] }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// im2colSample for stride 1 with Wo = W (a "same"-width convolution, e.g. 3×3 padding 1, 1×1
+/// padding 0): the valid rows oy of one col row read one contiguous run of the input plane,
+///   col[r, oy·W + ox] = x[c, oy + ky − p, ox + kx − p] = plane[oy·W + ox + (ky − p)·W + kx − p],
+/// so each (c, ky, kx) is one block copy, then the few columns whose ox + kx − p falls outside the
+/// row (they picked up a neighbouring row's pixel) are zeroed, and the rows above/below are zero.
+@inline(__always)
+func im2colSampleSameWidth<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<S>, ld: Int) {
+    let w = g.w, ho = g.ho
+    for ky in 0..<g.k {
+        // valid output rows: 0 ≤ oy + ky − p < H
+        let oy0 = max(0, g.pad - ky), oy1 = min(ho, g.h + g.pad - ky)
+        for kx in 0..<g.k {
+            let (lo, hi) = g.validColumns(kx)
+            for c in 0..<g.cin {
+                let dst = col + ((c * g.k + ky) * g.k + kx) * ld
+                if oy0 >= oy1 || lo >= hi { dst.update(repeating: 0, count: ho * w); continue }
+                if oy0 > 0 { dst.update(repeating: 0, count: oy0 * w) }
+                if oy1 < ho { (dst + oy1 * w).update(repeating: 0, count: (ho - oy1) * w) }
+                // Elements oy0·W + lo … (oy1 − 1)·W + hi − 1 are all inside the plane.
+                let first = oy0 * w + lo, last = (oy1 - 1) * w + hi
+                let shift = (ky - g.pad) * w + kx - g.pad
+                (dst + first).update(from: x + c * g.h * w + first + shift, count: last - first)
+                // Column by column (stride W) so the compiler does not turn each 1-element row
+                // fix-up into a memset call.
+                for ox in 0..<lo { for oy in oy0..<oy1 { dst[oy * w + ox] = 0 } }
+                for ox in hi..<w { for oy in oy0..<oy1 { dst[oy * w + ox] = 0 } }
             }
         }
     }
@@ -85,14 +117,25 @@ func withOptionalBuffer<S, R>(_ array: [S]?, _ body: (UnsafePointer<S>?) -> R) -
     return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }
 
+/// Samples per GEMM: as many as keep the im2col columns (Cin·K·K, G·Ho·Wo) within ~512 KB, so they
+/// are still in cache when the GEMM reads them. Depends only on the shapes, never on threads.
+@inline(__always)
+func convGroupSize(_ g: ConvGeometry) -> Int {
+    max(1, min(g.batch, 131_072 / max(1, g.rows * g.pixels)))
+}
+
 /// y = conv2d(x, weight) + bias.
 /// x: (B, Cin, H, W), weight: (Cout, Cin, K, K), bias: (Cout) → y: (B, Cout, Ho, Wo),
-/// Ho = ⌊(H + 2p − K)/s⌋ + 1. With cols (Cin·K·K, B·Ho·Wo) from im2col (samples in parallel):
-///   forward  Y (Cout, B·HoWo) = W (Cout, Cin·K·K) · cols, then permuted to NCHW with the bias;
-///   backward dW += dY · colsᵀ, dbias += Σ dY, dcols = Wᵀ · dY then col2im into dx.
-/// The GEMMs are whole-batch calls to the threaded BLAS: OpenBLAS's rounding depends on its thread
-/// count, so calling it per sample from our own threads (or toggling its threads) would make
-/// results depend on scheduling; one wide GEMM is also where OpenBLAS is fastest.
+/// Ho = ⌊(H + 2p − K)/s⌋ + 1. The batch is processed in groups of G samples (`convGroupSize`);
+/// with cols (Cin·K·K, G·HoWo) from im2col (samples in parallel):
+///   forward  Y (Cout, G·HoWo) = W (Cout, Cin·K·K) · cols, then permuted to NCHW with the bias
+///            (G = 1: the GEMM writes the sample's NCHW output directly);
+///   backward dW += dY_g · cols_gᵀ group by group, dbias += Σ dY, dx by the transposed convolution
+///            (stride 1) or dcols = Wᵀ · dY then col2im.
+/// The GEMMs are calls to the threaded BLAS from the calling thread: OpenBLAS's rounding depends on
+/// its thread count, so calling it from our own threads (or toggling its threads) would make
+/// results depend on scheduling. The group size depends only on the shapes, so results are
+/// bit-identical for a given thread count.
 public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<S>?,
                       stride: Int = 1, padding: Int = 0) -> TensorOf<S> {
     precondition(x.rank == 4, "conv2d: input must be (B, C, H, W), got \(x.shape)")
@@ -107,31 +150,45 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
     let g = ConvGeometry(batch: x.shape[0], cin: x.shape[1], h: x.shape[2], w: x.shape[3], cout: weight.shape[0],
                          k: k, stride: stride, pad: padding, ho: ho, wo: wo)
     if let bias { precondition(bias.shape == [g.cout], "conv2d: bias must be (\(g.cout)), got \(bias.shape)") }
-    let inSize = g.cin * g.h * g.w, outSize = g.cout * g.pixels, ncol = g.batch * g.pixels
+    let inSize = g.cin * g.h * g.w, outSize = g.cout * g.pixels
+    let group = convGroupSize(g)
 
-    /// cols (rows, B·HoWo) for the whole batch, one sample per parallel item.
-    func columns(_ xp: UnsafePointer<S>) -> UnsafeMutablePointer<S> {
-        let cols = Workspace.buffer(0, g.rows * ncol, S.self)
-        parallelFor(g.batch, grain: max(1, 16_384 / max(1, g.rows * g.pixels))) { r in
-            for b in r { im2colSample(xp + b * inSize, g, cols + b * g.pixels, ld: ncol) }
+    /// cols (rows, gs·HoWo) for samples b0 ..< b0 + gs, one sample per parallel item.
+    func columns(_ xp: UnsafePointer<S>, _ b0: Int, _ gs: Int) -> UnsafeMutablePointer<S> {
+        let n = gs * g.pixels
+        let cols = Workspace.buffer(0, g.rows * n, S.self)
+        parallelFor(gs, grain: max(1, 16_384 / max(1, g.rows * g.pixels))) { r in
+            for j in r { im2colSample(xp + (b0 + j) * inSize, g, cols + j * g.pixels, ld: n) }
         }
         return cols
     }
 
     let y: [S] = x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wb in
-        uninitializedArray(g.batch * outSize) { yp in
-            let cols = columns(xb.baseAddress!)
-            let prod = Workspace.buffer(1, g.cout * ncol, S.self)   // (Cout, B·HoWo)
-            S.gemm(transA: false, transB: false, m: g.cout, n: ncol, k: g.rows, alpha: 1,
-                   a: wb.baseAddress!, lda: g.rows, b: cols, ldb: ncol, beta: 0, c: prod, ldc: ncol)
-            // (Cout, B, HoWo) → (B, Cout, HoWo), adding the bias.
-            withOptionalBuffer(bias?.data) { bp in
-                parallelFor(g.batch * g.cout, grain: max(1, 32_768 / g.pixels)) { r in
-                    for bc in r {
-                        let b = bc / g.cout, co = bc % g.cout
-                        let src = prod + co * ncol + b * g.pixels, dst = yp + bc * g.pixels
-                        let bv = bp?[co] ?? 0
-                        for i in 0..<g.pixels { dst[i] = src[i] + bv }
+        withOptionalBuffer(bias?.data) { bp in
+            uninitializedArray(g.batch * outSize) { yp in
+                for b0 in Swift.stride(from: 0, to: g.batch, by: group) {
+                    let gs = min(group, g.batch - b0), n = gs * g.pixels
+                    let cols = columns(xb.baseAddress!, b0, gs)
+                    if gs == 1 {  // (Cout, HoWo) is the sample's NCHW output: bias first, then += W·cols
+                        let dst = yp + b0 * outSize
+                        for co in 0..<g.cout {
+                            let row = dst + co * g.pixels, bv = bp?[co] ?? 0
+                            for i in 0..<g.pixels { row[i] = bv }
+                        }
+                        S.gemm(transA: false, transB: false, m: g.cout, n: n, k: g.rows, alpha: 1,
+                               a: wb.baseAddress!, lda: g.rows, b: cols, ldb: n, beta: 1, c: dst, ldc: n)
+                        continue
+                    }
+                    let prod = Workspace.buffer(1, g.cout * n, S.self)   // (Cout, gs·HoWo)
+                    S.gemm(transA: false, transB: false, m: g.cout, n: n, k: g.rows, alpha: 1,
+                           a: wb.baseAddress!, lda: g.rows, b: cols, ldb: n, beta: 0, c: prod, ldc: n)
+                    // (Cout, gs, HoWo) → (gs, Cout, HoWo), adding the bias.
+                    for j in 0..<gs {
+                        for co in 0..<g.cout {
+                            let src = prod + co * n + j * g.pixels, dst = yp + (b0 + j) * outSize + co * g.pixels
+                            let bv = bp?[co] ?? 0
+                            for i in 0..<g.pixels { dst[i] = src[i] + bv }
+                        }
                     }
                 }
             }
@@ -141,42 +198,59 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
     if needsGrad(x, weight, bias) {
         out.attach([x, weight] + (bias.map { [$0] } ?? [])) { dout in
             dout.withUnsafeBufferPointer { db in
-                // dY permuted: (B, Cout, HoWo) → (Cout, B·HoWo)
-                let dprod = Workspace.buffer(1, g.cout * ncol, S.self)
-                parallelFor(g.batch * g.cout, grain: max(1, 32_768 / g.pixels)) { r in
-                    for bc in r {
-                        let b = bc / g.cout, co = bc % g.cout
-                        (dprod + co * ncol + b * g.pixels).update(from: db.baseAddress! + bc * g.pixels, count: g.pixels)
-                    }
-                }
-                bias?.accumulateGrad { dbias in
-                    parallelFor(g.cout, grain: max(1, 32_768 / ncol)) { r in
+                let dyp = db.baseAddress!
+                bias?.accumulateGrad { dbias in  // dbias[co] += Σ_b Σ_i dy[b, co, i]
+                    parallelFor(g.cout, grain: max(1, 32_768 / max(1, g.batch * g.pixels))) { r in
                         for co in r {
                             var s: S = 0
-                            let row = dprod + co * ncol
-                            for i in 0..<ncol { s += row[i] }
+                            for b in 0..<g.batch {
+                                let row = dyp + b * outSize + co * g.pixels
+                                for i in 0..<g.pixels { s += row[i] }
+                            }
                             dbias[co] += s
                         }
                     }
                 }
-                weight.accumulateGrad { dweight in  // dW (Cout, rows) += dY (Cout, N) · colsᵀ (N, rows)
-                    let cols = x.data.withUnsafeBufferPointer { columns($0.baseAddress!) }
-                    S.gemm(transA: false, transB: true, m: g.cout, n: g.rows, k: ncol, alpha: 1,
-                           a: dprod, lda: ncol, b: cols, ldb: ncol, beta: 1, c: dweight, ldc: g.rows)
+                /// dY of samples b0 ..< b0 + gs as (Cout, gs·HoWo).
+                func dyGroup(_ b0: Int, _ gs: Int) -> UnsafeMutablePointer<S> {
+                    if gs == 1 { return UnsafeMutablePointer(mutating: dyp + b0 * outSize) }
+                    let n = gs * g.pixels
+                    let dprod = Workspace.buffer(1, g.cout * n, S.self)
+                    for j in 0..<gs {
+                        for co in 0..<g.cout {
+                            (dprod + co * n + j * g.pixels).update(from: dyp + (b0 + j) * outSize + co * g.pixels, count: g.pixels)
+                        }
+                    }
+                    return dprod
+                }
+                weight.accumulateGrad { dweight in  // dW (Cout, rows) += dY_g (Cout, n) · cols_gᵀ (n, rows)
+                    x.data.withUnsafeBufferPointer { xb in
+                        for b0 in Swift.stride(from: 0, to: g.batch, by: group) {
+                            let gs = min(group, g.batch - b0), n = gs * g.pixels
+                            let cols = columns(xb.baseAddress!, b0, gs)
+                            let dprod = dyGroup(b0, gs)
+                            S.gemm(transA: false, transB: true, m: g.cout, n: g.rows, k: n, alpha: 1,
+                                   a: dprod, lda: n, b: cols, ldb: n, beta: 1, c: dweight, ldc: g.rows)
+                        }
+                    }
                 }
                 x.accumulateGrad { dx in
                     if g.stride == 1 && g.pad <= g.k - 1 {
-                        transposedConvolutionAccumulate(db.baseAddress!, weight, g, dx)
+                        transposedConvolutionAccumulate(dyp, weight, g, dx)
                         return
                     }
-                    // dcols (rows, N) = Wᵀ (rows, Cout) · dY (Cout, N), then col2im
-                    let dcols = Workspace.buffer(2, g.rows * ncol, S.self)
                     weight.data.withUnsafeBufferPointer { wp in
-                        S.gemm(transA: true, transB: false, m: g.rows, n: ncol, k: g.cout, alpha: 1,
-                               a: wp.baseAddress!, lda: g.rows, b: dprod, ldb: ncol, beta: 0, c: dcols, ldc: ncol)
-                    }
-                    parallelFor(g.batch, grain: max(1, 16_384 / max(1, g.rows * g.pixels))) { r in
-                        for b in r { col2imSampleAccumulate(dcols + b * g.pixels, g, dx + b * inSize, ld: ncol) }
+                        for b0 in Swift.stride(from: 0, to: g.batch, by: group) {
+                            let gs = min(group, g.batch - b0), n = gs * g.pixels
+                            let dprod = dyGroup(b0, gs)
+                            // dcols (rows, n) = Wᵀ (rows, Cout) · dY_g (Cout, n), then col2im
+                            let dcols = Workspace.buffer(2, g.rows * n, S.self)
+                            S.gemm(transA: true, transB: false, m: g.rows, n: n, k: g.cout, alpha: 1,
+                                   a: wp.baseAddress!, lda: g.rows, b: dprod, ldb: n, beta: 0, c: dcols, ldc: n)
+                            parallelFor(gs, grain: max(1, 16_384 / max(1, g.rows * g.pixels))) { r in
+                                for j in r { col2imSampleAccumulate(dcols + j * g.pixels, g, dx + (b0 + j) * inSize, ld: n) }
+                            }
+                        }
                     }
                 }
             }
@@ -197,7 +271,7 @@ func transposedConvolutionAccumulate<S: TensorScalar>(_ dy: UnsafePointer<S>, _ 
     let t = ConvGeometry(batch: g.batch, cin: g.cout, h: g.ho, w: g.wo, cout: g.cin, k: k, stride: 1,
                          pad: k - 1 - g.pad, ho: g.h, wo: g.w)
     precondition(t.ho == g.h && t.wo == g.w, "conv2d backward: transposed geometry \(t) does not give \(g.h)×\(g.w)")
-    let ncol = g.batch * t.pixels, dySize = g.cout * g.pixels, dxSize = g.cin * t.pixels
+    let dySize = g.cout * g.pixels, dxSize = g.cin * t.pixels
     // wt (Cin, Cout·K·K): wt[ci, (co·K + ky)·K + kx] = W[co, ci, K−1−ky, K−1−kx]
     let wt = Workspace.buffer(4, g.cin * t.rows, S.self)
     weight.data.withUnsafeBufferPointer { wb in
@@ -206,19 +280,27 @@ func transposedConvolutionAccumulate<S: TensorScalar>(_ dy: UnsafePointer<S>, _ 
             wt[ci * t.rows + co * kk + j] = w[(co * g.cin + ci) * kk + (kk - 1 - j)]
         } } }
     }
-    let cols = Workspace.buffer(2, t.rows * ncol, S.self)   // (Cout·K·K, B·H·W)
-    parallelFor(g.batch, grain: max(1, 16_384 / max(1, t.rows * t.pixels))) { r in
-        for b in r { im2colSample(dy + b * dySize, t, cols + b * t.pixels, ld: ncol) }
-    }
-    let prod = Workspace.buffer(3, g.cin * ncol, S.self)    // (Cin, B·H·W)
-    S.gemm(transA: false, transB: false, m: g.cin, n: ncol, k: t.rows, alpha: 1,
-           a: wt, lda: t.rows, b: cols, ldb: ncol, beta: 0, c: prod, ldc: ncol)
-    // (Cin, B, HW) → dx (B, Cin, HW), accumulating.
-    parallelFor(g.batch * g.cin, grain: max(1, 32_768 / t.pixels)) { r in
-        for bc in r {
-            let b = bc / g.cin, ci = bc % g.cin
-            let src = prod + ci * ncol + b * t.pixels, dst = dx + b * dxSize + ci * t.pixels
-            for i in 0..<t.pixels { dst[i] += src[i] }
+    let group = convGroupSize(t)
+    for b0 in Swift.stride(from: 0, to: g.batch, by: group) {
+        let gs = min(group, g.batch - b0), n = gs * t.pixels
+        let cols = Workspace.buffer(2, t.rows * n, S.self)   // (Cout·K·K, gs·H·W)
+        parallelFor(gs, grain: max(1, 16_384 / max(1, t.rows * t.pixels))) { r in
+            for j in r { im2colSample(dy + (b0 + j) * dySize, t, cols + j * t.pixels, ld: n) }
+        }
+        if gs == 1 {  // dx_b (Cin, H·W) += wt · cols directly
+            S.gemm(transA: false, transB: false, m: g.cin, n: n, k: t.rows, alpha: 1,
+                   a: wt, lda: t.rows, b: cols, ldb: n, beta: 1, c: dx + b0 * dxSize, ldc: n)
+            continue
+        }
+        let prod = Workspace.buffer(3, g.cin * n, S.self)    // (Cin, gs·H·W)
+        S.gemm(transA: false, transB: false, m: g.cin, n: n, k: t.rows, alpha: 1,
+               a: wt, lda: t.rows, b: cols, ldb: n, beta: 0, c: prod, ldc: n)
+        // (Cin, gs, HW) → dx (gs, Cin, HW), accumulating.
+        for j in 0..<gs {
+            for ci in 0..<g.cin {
+                let src = prod + ci * n + j * t.pixels, dst = dx + (b0 + j) * dxSize + ci * t.pixels
+                for i in 0..<t.pixels { dst[i] += src[i] }
+            }
         }
     }
 }

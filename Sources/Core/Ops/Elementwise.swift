@@ -32,11 +32,8 @@ func unary<F: UnaryFunction>(_ x: TensorOf<F.S>, _ fn: F) -> TensorOf<F.S> {
     return out
 }
 
-@inline(__always) func stableSigmoid<S: TensorScalar>(_ x: S) -> S {
-    if x >= 0 { return 1 / (1 + S.exp(-x)) }
-    let e = S.exp(x)
-    return e / (1 + e)
-}
+/// σ(x) without overflow for any x: `TensorScalar.sigmoid` (vectorisable for Float, libm for Double).
+@inline(__always) func stableSigmoid<S: TensorScalar>(_ x: S) -> S { S.sigmoid(x) }
 
 struct SigmoidFn<S: TensorScalar>: UnaryFunction {
     func f(_ x: S) -> S { stableSigmoid(x) }

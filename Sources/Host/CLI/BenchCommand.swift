@@ -1,5 +1,5 @@
-// `semidpo bench`: engine (and, once they exist, whole-model) benchmarks with GFLOP/s, peak memory,
-// and PyTorch's figures for the same shapes from bench/torch_reference.py in the same invocation.
+// `semidpo bench`: engine building-block and whole-model benchmarks with GFLOP/s, peak memory, and
+// PyTorch's figures for the same work from bench/torch_reference.py in the same invocation.
 import ArgumentParser
 import Core
 import Foundation
@@ -10,22 +10,27 @@ struct BenchCommand: ParsableCommand {
         abstract: "Benchmark the engine against PyTorch on this machine.",
         discussion: """
             Times the reference UNet's building blocks (conv, linear, group norm, attention; forward +
-            backward at training sizes) and sgemm 1024³, and reports peak resident memory. When
-            `python3 -c "import torch"` works, bench/torch_reference.py runs the same shapes afterwards
-            and the ratio PyTorch time / semidpo time is printed (> 1: semidpo is faster).
+            backward at training sizes) and sgemm 1024³, then the whole reference model: training step
+            at batch 32, forward at batch 64, a Diffusion-DPO step at 16 pairs and guided DDIM sampling
+            at batch 64; and reports peak resident memory. When `python3 -c "import torch"` works,
+            bench/torch_reference.py runs the same work afterwards and the ratio PyTorch time / semidpo
+            time is printed (> 1: semidpo is faster).
             Other work on the machine changes the figures: the load average is printed beside them.
 
             Examples:
               semidpo bench
+              semidpo bench --model-only --threads 1
               semidpo bench --json > bench.json
               semidpo bench --iterations 5 --no-torch
             """)
 
-    /// Whole-model benchmarks (reference UNet: train at batch 32, infer at batch 64, DPO at 16 pairs),
-    /// nil until the UNet exists. Adding them is this one line, e.g.
-    /// `static let modelBenchmarks: ModelBenchmarks? = { iterations in runModelBenchmarks(iterations: iterations) }`.
-    typealias ModelBenchmarks = (_ iterations: Int) -> ModelBenchFigures
-    static let modelBenchmarks: ModelBenchmarks? = nil
+    /// Whole-model benchmarks (reference UNet: train at batch 32, infer at batch 64, DPO at 16 pairs,
+    /// guided sampling at batch 64).
+    typealias ModelBenchmarks = (_ iterations: Int) throws -> ModelBenchFigures
+    static let modelBenchmarks: ModelBenchmarks? = { iterations in
+        var sizes = ModelBenchSizes(); sizes.iterations = iterations
+        return try ModelBenchFigures(results: runModelBenchmarks(sizes: sizes))
+    }
 
     @Option(help: "Batch size of the building-block benchmarks.")
     var batch = 32
@@ -42,6 +47,12 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("no-torch"), help: "Skip the PyTorch reference run.")
     var noTorch = false
 
+    @Flag(name: .customLong("model-only"), help: "Only the whole-model benchmarks (skip the building blocks and sgemm).")
+    var modelOnly = false
+
+    @Flag(name: .customLong("no-model"), help: "Only the building blocks and sgemm (skip the whole-model benchmarks).")
+    var noModel = false
+
     @Option(name: .customLong("torch-script"), help: "Path of the PyTorch reference script.")
     var torchScript = "bench/torch_reference.py"
 
@@ -53,20 +64,24 @@ struct BenchCommand: ParsableCommand {
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1, got \(iterations)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard gemmSeconds > 0 else { throw ValidationError("--gemm-seconds must be > 0, got \(gemmSeconds)") }
+        guard !(modelOnly && noModel) else { throw ValidationError("--model-only and --no-model exclude each other") }
     }
 
     func run() throws {
         if let threads { Engine.setThreads(threads) }
         let loadBefore = Self.loadAverage()
-        let engine = runEngineBenchmarks(batch: batch, iterations: iterations)
-        let sgemm = BLASRuntime.sgemmGFLOPS(n: 1024, seconds: gemmSeconds)
-        let model = Self.modelBenchmarks?(iterations)
+        let engine = modelOnly ? [] : runEngineBenchmarks(batch: batch, iterations: iterations)
+        let sgemm = modelOnly ? nil : BLASRuntime.sgemmGFLOPS(n: 1024, seconds: gemmSeconds)
+        let model = noModel ? nil : try Self.modelBenchmarks?(iterations)
         let peak = ProcessMemory.peakResidentMB()
-        let torch = noTorch ? TorchOutcome.skipped("--no-torch") : runTorch()
+        let loadAfter = Self.loadAverage()
+        let torch = noTorch || modelOnly ? TorchOutcome.skipped(noTorch ? "--no-torch" : "--model-only") : runTorch(model: false)
+        let torchModel = noTorch || noModel ? TorchOutcome.skipped(noTorch ? "--no-torch" : "--no-model") : runTorch(model: true)
 
         let report = BenchReport(version: SemidpoVersion.string, threads: Engine.threads, blasCore: Engine.blasCoreName,
-                                 batch: batch, iterations: iterations, loadAverage: loadBefore, engine: engine,
-                                 sgemm1024: sgemm, model: model, peakRSSMB: peak, torch: torch)
+                                 batch: batch, iterations: iterations, loadAverage: loadBefore, loadAverageAfter: loadAfter,
+                                 engine: engine, sgemm1024: sgemm, model: model, peakRSSMB: peak, torch: torch,
+                                 torchModel: torchModel)
         if json { print(try report.json()) } else { for line in report.table() { print(line) } }
     }
 
@@ -81,9 +96,10 @@ struct BenchCommand: ParsableCommand {
         let torchVersion: String
         let threads: Int
         let peakRSSMB: Double?
+        let parameters: Int?
         let results: [TorchResult]
         enum CodingKeys: String, CodingKey {
-            case torchVersion = "torch_version", threads, peakRSSMB = "peak_rss_mb", results
+            case torchVersion = "torch_version", threads, peakRSSMB = "peak_rss_mb", parameters, results
         }
     }
 
@@ -92,18 +108,22 @@ struct BenchCommand: ParsableCommand {
         let milliseconds: Double
         let bestMilliseconds: Double?
         let gflops: Double?
-        enum CodingKeys: String, CodingKey { case name, milliseconds, bestMilliseconds = "best_milliseconds", gflops }
+        let perSecond: Double?
+        enum CodingKeys: String, CodingKey {
+            case name, milliseconds, bestMilliseconds = "best_milliseconds", gflops, perSecond = "per_second"
+        }
     }
 
-    /// Runs the reference script if `python3` can import torch; a failure becomes a note, not an error.
-    func runTorch() -> TorchOutcome {
+    /// Runs the reference script (building blocks, or with `--model` the whole model) if `python3` can
+    /// import torch; a failure becomes a note, not an error.
+    func runTorch(model: Bool) -> TorchOutcome {
         let check = Self.python(["-c", "import torch"])
         guard check.status == 0 else { return .skipped("python3 cannot import torch") }
         guard FileManager.default.fileExists(atPath: torchScript) else {
             return .skipped("\(torchScript) not found (run from the repository root or pass --torch-script)")
         }
-        let r = Self.python([torchScript, "--batch", "\(batch)", "--iterations", "\(iterations)",
-                             "--threads", "\(Engine.threads)"])
+        let r = Self.python([torchScript, "--batch", "\(model ? 32 : batch)", "--iterations", "\(iterations)",
+                             "--threads", "\(Engine.threads)"] + (model ? ["--model"] : []))
         guard r.status == 0 else {
             return .skipped("\(torchScript) failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
         }
@@ -141,19 +161,20 @@ struct BenchReport {
     let batch: Int
     let iterations: Int
     let loadAverage: Double?
+    let loadAverageAfter: Double?
     let engine: [BenchResult]
-    let sgemm1024: Double
+    let sgemm1024: Double?
     let model: ModelBenchFigures?
     let peakRSSMB: Double?
     let torch: BenchCommand.TorchOutcome
+    let torchModel: BenchCommand.TorchOutcome
 
-    static let noModelNote = "whole-model figures (train_images_per_s, infer_images_per_s, dpo_pairs_per_s) " +
-        "need the reference UNet, which is not built yet; only its building blocks are measured"
-
-    var torchByName: [String: BenchCommand.TorchResult] {
-        guard case .ran(let t) = torch else { return [:] }
+    static func byName(_ outcome: BenchCommand.TorchOutcome) -> [String: BenchCommand.TorchResult] {
+        guard case .ran(let t) = outcome else { return [:] }
         return Dictionary(t.results.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
+    var torchByName: [String: BenchCommand.TorchResult] { Self.byName(torch) }
+    var torchModelByName: [String: BenchCommand.TorchResult] { Self.byName(torchModel) }
 
     /// PyTorch time / semidpo time per benchmark, from the medians (> 1: semidpo is faster).
     var ratios: [String: Double] {
@@ -173,48 +194,85 @@ struct BenchReport {
         return out
     }
 
+    /// The torch twin's row for one of our model rows (its sampling row times one guided step).
+    static func torchModelName(_ name: String) -> String { name == "sampling_guided_ddim" ? "sampling_guided_ddim_step" : name }
+
+    /// Model ratios (PyTorch ms / semidpo ms per iteration of the same work) by our row name, from
+    /// the medians and from the fastest runs.
+    var modelRatios: (median: [String: Double], best: [String: Double]) {
+        guard let m = model else { return ([:], [:]) }
+        let t = torchModelByName
+        var med: [String: Double] = [:], best: [String: Double] = [:]
+        for r in m.results {
+            guard let tr = t[Self.torchModelName(r.name)] else { continue }
+            med[r.name] = tr.milliseconds / r.milliseconds
+            if let b = tr.bestMilliseconds { best[r.name] = b / r.bestMilliseconds }
+        }
+        return (med, best)
+    }
+
+    static let jsonModelKeys = ["train_step": "train", "forward": "infer", "dpo_step": "dpo", "sampling_guided_ddim": "sampling"]
+
     func table() -> [String] {
         var lines: [String] = []
-        let load = loadAverage.map { String(format: ", load average %.1f", $0) } ?? ""
-        lines.append("semidpo \(version) bench: batch \(batch), median of \(iterations), \(threads) threads, BLAS \(blasCore)\(load)")
-        lines.append("")
-        let t = torchByName
+        func load(_ v: Double?) -> String { v.map { String(format: "%.1f", $0) } ?? "?" }
+        lines.append("semidpo \(version) bench: median of \(iterations), \(threads) threads, BLAS \(blasCore), "
+                     + "load average \(load(loadAverage)) at start, \(load(loadAverageAfter)) after ours")
         func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
         func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-        lines.append("ms: median wall time, best: fastest run, cpu ms: median CPU time of all threads (least disturbed by other load)")
-        lines.append(pad("benchmark", 36) + pad("shape", 34) + lpad("ms", 9) + lpad("best", 9) + lpad("cpu ms", 9) + lpad("GFLOP/s", 9)
-                     + lpad("torch ms", 10) + lpad("torch GF/s", 11) + lpad("ratio", 7) + lpad("best ratio", 11))
-        for r in engine {
-            let tr = t[r.name]
-            lines.append(pad(r.name, 36) + pad(r.shape, 34)
-                         + lpad(String(format: "%.3f", r.milliseconds), 9)
-                         + lpad(String(format: "%.3f", r.bestMilliseconds), 9)
-                         + lpad(String(format: "%.3f", r.cpuMilliseconds), 9)
-                         + lpad(r.gflops.map { String(format: "%.1f", $0) } ?? "-", 9)
-                         + lpad(tr.map { String(format: "%.3f", $0.milliseconds) } ?? "-", 10)
-                         + lpad(tr?.gflops.map { String(format: "%.1f", $0) } ?? "-", 11)
-                         + lpad(tr.map { String(format: "%.2f", $0.milliseconds / r.milliseconds) } ?? "-", 7)
-                         + lpad(tr?.bestMilliseconds.map { String(format: "%.2f", $0 / r.bestMilliseconds) } ?? "-", 11))
+        func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "-" }
+        if !engine.isEmpty {
+            let t = torchByName
+            lines.append("")
+            lines.append("building blocks, batch \(batch) — ms: median wall time, best: fastest run, cpu ms: median CPU time of all threads")
+            lines.append(pad("benchmark", 36) + pad("shape", 34) + lpad("ms", 9) + lpad("best", 9) + lpad("cpu ms", 9) + lpad("GFLOP/s", 9)
+                         + lpad("torch ms", 10) + lpad("torch GF/s", 11) + lpad("ratio", 7) + lpad("best ratio", 11))
+            for r in engine {
+                let tr = t[r.name]
+                lines.append(pad(r.name, 36) + pad(r.shape, 34)
+                             + lpad(String(format: "%.3f", r.milliseconds), 9)
+                             + lpad(String(format: "%.3f", r.bestMilliseconds), 9)
+                             + lpad(String(format: "%.3f", r.cpuMilliseconds), 9)
+                             + lpad(f(r.gflops, "%.1f"), 9)
+                             + lpad(f(tr?.milliseconds, "%.3f"), 10)
+                             + lpad(f(tr?.gflops, "%.1f"), 11)
+                             + lpad(f(tr.map { $0.milliseconds / r.milliseconds }, "%.2f"), 7)
+                             + lpad(f(tr?.bestMilliseconds.map { $0 / r.bestMilliseconds }, "%.2f"), 11))
+            }
+        }
+        if let m = model {
+            let t = torchModelByName
+            let (med, best) = modelRatios
+            lines.append("")
+            lines.append("reference model (SPEC §4) — rate from the median; sampling counts denoiser rows (2 per image per guided step)")
+            lines.append(pad("benchmark", 22) + lpad("batch", 6) + lpad("ms", 10) + lpad("best", 10) + lpad("cpu ms", 10)
+                         + lpad("rate", 10) + pad("  unit/s", 24) + lpad("GFLOP/s", 8)
+                         + lpad("torch ms", 10) + lpad("torch rate", 11) + lpad("ratio", 7) + lpad("best ratio", 11))
+            for r in m.results {
+                let tr = t[Self.torchModelName(r.name)]
+                lines.append(pad(r.name, 22) + lpad("\(r.batch)", 6)
+                             + lpad(String(format: "%.2f", r.milliseconds), 10)
+                             + lpad(String(format: "%.2f", r.bestMilliseconds), 10)
+                             + lpad(String(format: "%.2f", r.cpuMilliseconds), 10)
+                             + lpad(String(format: "%.1f", r.perSecond), 10) + pad("  \(r.unit)/s", 24)
+                             + lpad(String(format: "%.1f", r.gflops), 8)
+                             + lpad(f(tr?.milliseconds, "%.2f"), 10) + lpad(f(tr?.perSecond, "%.1f"), 11)
+                             + lpad(f(med[r.name], "%.2f"), 7) + lpad(f(best[r.name], "%.2f"), 11))
+            }
         }
         lines.append("")
-        lines.append(String(format: "sgemm 1024³:   %.1f GFLOP/s", sgemm1024))
-        if let m = model {
-            lines.append(String(format: "train:         %.1f images/s (batch 32)%@", m.trainImagesPerSecond,
-                                m.trainGFLOPS.map { String(format: ", %.1f GFLOP/s", $0) } ?? ""))
-            lines.append(String(format: "infer:         %.1f images/s (batch 64)", m.inferImagesPerSecond))
-            lines.append(String(format: "DPO:           %.1f pairs/s (16 pairs)", m.dpoPairsPerSecond))
-            for d in m.details { lines.append(String(format: "  %@ %@: %.3f ms", d.name, d.shape, d.milliseconds)) }
-        } else {
-            lines.append("note:          " + BenchReport.noModelNote)
+        if let sgemm1024 { lines.append(String(format: "sgemm 1024³:   %.1f GFLOP/s", sgemm1024)) }
+        lines.append("peak memory:   " + (peakRSSMB.map { String(format: "%.1f MB (VmHWM of this process)", $0) } ?? "unknown (no /proc)"))
+        for (label, outcome) in [("PyTorch:      ", torch), ("PyTorch model:", torchModel)] {
+            switch outcome {
+            case .skipped(let why): lines.append("\(label) not run: \(why)")
+            case .ran(let f):
+                lines.append("\(label) \(f.torchVersion), \(f.threads) threads, peak memory "
+                             + (f.peakRSSMB.map { String(format: "%.1f MB", $0) } ?? "unknown"))
+            }
         }
-        lines.append("peak memory:   " + (peakRSSMB.map { String(format: "%.1f MB (VmHWM)", $0) } ?? "unknown (no /proc)"))
-        switch torch {
-        case .skipped(let why): lines.append("PyTorch:       not run: \(why)")
-        case .ran(let f):
-            lines.append("PyTorch:       \(f.torchVersion), \(f.threads) threads, peak memory "
-                         + (f.peakRSSMB.map { String(format: "%.1f MB", $0) } ?? "unknown"))
-            lines.append("ratio = PyTorch ms / semidpo ms from the medians, best ratio from the fastest runs (> 1: semidpo is faster)")
-        }
+        if case .ran = torch { lines.append("ratio = PyTorch ms / semidpo ms from the medians, best ratio from the fastest runs (> 1: semidpo is faster)") }
+        else if case .ran = torchModel { lines.append("ratio = PyTorch ms / semidpo ms from the medians, best ratio from the fastest runs (> 1: semidpo is faster)") }
         return lines
     }
 
@@ -225,40 +283,65 @@ struct BenchReport {
             "blas_core": blasCore,
             "batch": batch,
             "iterations": iterations,
-            "sgemm_1024_gflops": sgemm1024,
-            "engine": engine.map { r -> [String: Any] in
+        ]
+        if !engine.isEmpty {
+            o["engine"] = engine.map { r -> [String: Any] in
                 var e: [String: Any] = ["name": r.name, "shape": r.shape, "milliseconds": r.milliseconds,
                                          "best_milliseconds": r.bestMilliseconds, "cpu_milliseconds": r.cpuMilliseconds]
                 if let g = r.gflops { e["gflops"] = g }
                 return e
-            },
-        ]
+            }
+        }
+        if let sgemm1024 { o["sgemm_1024_gflops"] = sgemm1024 }
         if let loadAverage { o["load_average"] = loadAverage }
+        if let loadAverageAfter { o["load_average_after"] = loadAverageAfter }
         if let peakRSSMB { o["peak_rss_mb"] = peakRSSMB }
         if let m = model {
             o["train_images_per_s"] = m.trainImagesPerSecond
             o["infer_images_per_s"] = m.inferImagesPerSecond
             o["dpo_pairs_per_s"] = m.dpoPairsPerSecond
+            o["sampling_evals_per_s"] = m.samplingEvaluationsPerSecond
             if let g = m.trainGFLOPS { o["train_gflops"] = g }
-        } else {
-            o["note"] = BenchReport.noModelNote
+            o["model"] = m.results.map { r -> [String: Any] in
+                ["name": r.name, "batch": r.batch, "unit": r.unit, "milliseconds": r.milliseconds,
+                 "best_milliseconds": r.bestMilliseconds, "cpu_milliseconds": r.cpuMilliseconds,
+                 "per_second": r.perSecond, "gflops": r.gflops]
+            }
+        }
+        func rows(_ f: BenchCommand.TorchFigures) -> [[String: Any]] {
+            f.results.map { r -> [String: Any] in
+                var e: [String: Any] = ["name": r.name, "milliseconds": r.milliseconds]
+                if let b = r.bestMilliseconds { e["best_milliseconds"] = b }
+                if let g = r.gflops { e["gflops"] = g }
+                if let p = r.perSecond { e["per_second"] = p }
+                return e
+            }
         }
         switch torch {
         case .skipped(let why): o["torch"] = ["skipped": why]
         case .ran(let f):
-            var t: [String: Any] = [
-                "version": f.torchVersion, "threads": f.threads,
-                "engine": f.results.map { r -> [String: Any] in
-                    var e: [String: Any] = ["name": r.name, "milliseconds": r.milliseconds]
-                    if let b = r.bestMilliseconds { e["best_milliseconds"] = b }
-                    if let g = r.gflops { e["gflops"] = g }
-                    return e
-                },
-                "ratios": ratios,
-                "best_ratios": bestRatios,
-            ]
+            var t: [String: Any] = ["version": f.torchVersion, "threads": f.threads, "engine": rows(f),
+                                    "ratios": ratios, "best_ratios": bestRatios]
             if let p = f.peakRSSMB { t["peak_rss_mb"] = p }
             o["torch"] = t
+        }
+        switch torchModel {
+        case .skipped(let why): o["torch_model"] = ["skipped": why]
+        case .ran(let f):
+            var t: [String: Any] = ["version": f.torchVersion, "threads": f.threads, "model": rows(f)]
+            if let p = f.peakRSSMB { t["peak_rss_mb"] = p }
+            if let n = f.parameters { t["parameters"] = n }
+            let byName = torchModelByName
+            for (ours, key) in Self.jsonModelKeys {
+                if let p = byName[Self.torchModelName(ours)]?.perSecond {
+                    t[key == "sampling" ? "sampling_evals_per_s" : key == "dpo" ? "dpo_pairs_per_s" : "\(key)_images_per_s"] = p
+                }
+            }
+            let (med, best) = modelRatios
+            t["ratios"] = Dictionary(uniqueKeysWithValues: med.compactMap { k, v in Self.jsonModelKeys[k].map { ($0, v) } })
+            t["best_ratios"] = Dictionary(uniqueKeysWithValues: best.compactMap { k, v in Self.jsonModelKeys[k].map { ($0, v) } })
+            if let p = f.peakRSSMB, let ours = peakRSSMB { t["peak_rss_ratio"] = ours / p }
+            o["torch_model"] = t
         }
         let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
         return String(decoding: data, as: UTF8.self)
