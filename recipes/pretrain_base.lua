@@ -20,7 +20,8 @@ local settings = {
   seed = semidpo.seed,                   -- model init, render draws, timesteps, noise, dropout
   checkpoint_every = args.checkpoint_every or 250,
   resume = args.resume,                  -- a checkpoint file or directory to continue from
-  ship = args.ship or "ema",             -- which weights to ship: "ema" or "raw"
+  ship = args.ship or "ema",             -- which weights to ship: "ema" or "raw" (raw for runs under ~1,000 steps:
+                                         -- the EMA still holds 0.995^n of the random init)
   eval_count = args.eval_count or 200,   -- prompts per evaluation suite
   eval_steps = args.eval_steps or 25,    -- DDIM steps for the evaluation samples
   guidance = args.guidance or 5,
