@@ -23,6 +23,7 @@ public enum Bindings {
         ProgressBindings.self,
         PreferenceBindings.self,
         WorldBindings.self,
+        DiffusionBindings.self,
         CommitteeBindings.self,
         RewardBindings.self, RewardCommitteeBindings.self,
         PseudoLabelBindings.self,
