@@ -226,9 +226,13 @@ private func dpo_train(_ L: OpaquePointer?) -> Int32 {
         let trainer = try PreferenceTrainer(policy: policy, reference: reference, labeled: labeled, unlabeled: unlabeled, config: config)
         if let resume = try o.string("resume") { try trainer.loadCheckpoint(try args.run.resolve(resume)) }
         let onStep = try o.function("on_step")
+        var bar: ProgressBar?
         try trainer.train { step, total, m in
+            if bar == nil { bar = ProgressBar(total: total - step + 1, label: "train \(config.objective.name)") }
+            bar?.advance()
             _ = try onStep?.call([step, total, metricsTable(m)], results: 0, on: args.L)
         }
+        bar?.finish()
         if config.checkpointPath != nil {
             try trainer.saveCheckpoint(config.checkpointPath!)
             try args.run.recordOutput(config.checkpointPath!)
@@ -271,9 +275,12 @@ private func dpo_confidence(_ L: OpaquePointer?) -> Int32 {
         config.batchSize = try o.integer("batch_size", default: 32)
         config.seed = UInt64(truncatingIfNeeded: try o.integer("seed", default: 0))
         let onBatch = try o.function("on_batch")
+        let bar = ProgressBar(total: pairs.count, label: "confidence (\(config.anchors.count) anchors)")
         let scores = try confidencePass(model: model, reference: reference, pairs: pairs, config: config) { done, total in
+            bar.advance(by: done - bar.count)
             _ = try onBatch?.call([done, total], results: 0, on: args.L)
         }
+        bar.finish()
         try args.push(ConfidenceObject(scores))
         return 1
     }
