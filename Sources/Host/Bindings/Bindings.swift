@@ -29,5 +29,6 @@ public enum Bindings {
         PseudoLabelBindings.self,
         MeasureBindings.self,
         TensorBindings.self,
+        EvalBindings.self,
     ]
 }
