@@ -79,20 +79,11 @@ public enum Safetensors {
         return (try file.entries.map { try file.tensor($0.name) }, file.metadata)
     }
 
+    /// `s` as a JSON string literal (quotes and escapes), through the project's one JSON writer.
     static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
+        var out: [UInt8] = []
+        JSON.appendString(s, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
