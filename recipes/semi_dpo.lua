@@ -8,18 +8,18 @@
 -- Writes per-iteration logs, the official confidence shards and pseudo-label files, the accuracy-per-anchor
 -- table (Table 7), the pseudo-label audit against the world's truth, and the models.
 --
---   semidpo run recipes/semi_dpo.lua [--set pairs=6000] [--set iterations=2] [--set steps=300] …
+--   semidpo run recipes/semi_dpo.lua [--set pairs=2000] [--set iterations=2] [--set steps=200] …
 local semidpo = require "semidpo"
 local A = semidpo.args
 
 local settings = {
-  data_pairs = A.pairs or 6000,          -- preference pairs drawn from the world
+  data_pairs = A.pairs or 2000,          -- preference pairs drawn from the world
   iterations = A.iterations or 2,        -- self-training rounds after iteration 0 (the paper: 2)
   beta = A.beta or 2500,                 -- DPO β ("no ½" convention, docs/method.md)
   lr = A.lr or 2e-5,
   batch_size = A.batch_size or 16,
-  steps0 = A.steps0 or 300,              -- iteration 0 steps (clean pairs only)
-  steps = A.steps or 300,                -- steps of each later iteration
+  steps0 = A.steps0 or 200,              -- iteration 0 steps (clean pairs only)
+  steps = A.steps or 200,                -- steps of each later iteration
   warmup = A.warmup or 30,
   percentile = A.percentile or 80,       -- starting threshold per anchor
   floor = A.floor or 0.70,               -- accuracy guard: anchors below this accuracy …
