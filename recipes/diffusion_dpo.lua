@@ -7,7 +7,7 @@ local A = semidpo.args
 
 local settings = {
   data_pairs = A.pairs or 6000,
-  objective = A.objective or "dpo",   -- "dpo" or "sft"
+  objective = A.objective or "dpo",   -- "dpo", "kto" (recipes/diffusion_kto.lua) or "sft"
   loss = A.loss or "sigmoid",         -- DPO loss variant
   beta = A.beta or 2500,              -- "no ½" convention, docs/method.md
   lr = A.lr or 2e-5,
