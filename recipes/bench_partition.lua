@@ -9,29 +9,14 @@ local scores = args.scores or error("--set scores=PATH is required (the per-pair
 local repeats = args.repeats or 3
 local out = args.out_dir or "partition"        -- inside the run directory
 local tolerance = args.tie_tolerance or 1e-6
-assert(math.type(repeats) == "integer" and repeats >= 1, "--set repeats=N needs an integer ≥ 1")
-
--- Load average: the cores are shared, so every figure is labelled with it.
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  if not f then return "?" end
-  local l = f:read("l"); f:close()
-  return l:match("^(%S+ %S+ %S+)")
-end
+local timing = dofile(semidpo.recipe_dir .. "/lib/timing.lua")
 
 -- The Swift stage, `repeats` times; peak RSS over all repetitions after resetting the mark.
-semidpo.reset_peak_rss()
-local baseline = semidpo.peak_rss_mb()
-local walls, cpus, report = {}, {}, nil
-for i = 1, repeats do
-  local load = loadavg()
-  local t0, c0 = semidpo.clock(), semidpo.cpu_seconds()
-  report = semidpo.committee.partition_scores{ path = scores, out = out, tie_tolerance = tolerance }
-  walls[i], cpus[i] = semidpo.clock() - t0, semidpo.cpu_seconds() - c0
-  print(string.format("run %d: %.3f s wall, %.3f s CPU [load %s]", i, walls[i], cpus[i], load))
-end
-local peak = semidpo.peak_rss_mb()
-local best = math.min(table.unpack(walls))
+local timed = timing.repeated(repeats, function()
+  return semidpo.committee.partition_scores{ path = scores, out = out, tie_tolerance = tolerance }
+end)
+local report, walls, cpus, best = timed.result, timed.walls, timed.cpus, timed.best
+local peak, baseline = timed.peak, timed.baseline
 
 print(string.format("partition_scores: %d pairs × %d members (%s), %d clean (%.4f), %d held out, %d noisy",
   report.total, #report.members, table.concat(report.members, ", "), report.clean, report.clean_fraction,
@@ -50,7 +35,7 @@ if args.python then
   local script = semidpo.recipe_dir .. "/../bench/authors_partition.py"
   local dir = report.paths.clean:match("^(.*)/clean%.json$")
   local cmd = string.format("python3 %s --scores %s --compare %s 2>&1", q(script), q(scores), q(dir))
-  local load = loadavg()
+  local load = timing.loadavg()
   local t0 = semidpo.clock()
   local p = assert(io.popen(cmd))
   local text = p:read("a")

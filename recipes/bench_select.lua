@@ -10,7 +10,7 @@ local confidence = args.confidence or error("--set confidence=DIR_OR_FILE is req
 local repeats = args.repeats or 3
 local mode = args.mode or "percentile"
 local out = args.labels or "labels.json"       -- inside the run directory
-assert(math.type(repeats) == "integer" and repeats >= 1, "--set repeats=N needs an integer ≥ 1")
+local timing = dofile(semidpo.recipe_dir .. "/lib/timing.lua")
 
 -- `--set values=80` is a number; `--set values=80,80,90` a comma list (one per anchor).
 local values = args.values or 80
@@ -26,27 +26,13 @@ if args.past then
   for p in tostring(args.past):gmatch("[^,]+") do past[#past + 1] = p end
 end
 
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  if not f then return "?" end
-  local l = f:read("l"); f:close()
-  return l:match("^(%S+ %S+ %S+)")
-end
-
 -- The Swift stage, `repeats` times (default accuracy guard when test_confidence is given).
-semidpo.reset_peak_rss()
-local baseline = semidpo.peak_rss_mb()
-local walls, cpus, report = {}, {}, nil
-for i = 1, repeats do
-  local load = loadavg()
-  local t0, c0 = semidpo.clock(), semidpo.cpu_seconds()
-  report = semidpo.pseudolabel.select_file{ confidence = confidence, mode = mode, values = values, past = past,
-                                            clean = args.clean, test_confidence = args.test_confidence, out = out }
-  walls[i], cpus[i] = semidpo.clock() - t0, semidpo.cpu_seconds() - c0
-  print(string.format("run %d: %.3f s wall, %.3f s CPU [load %s]", i, walls[i], cpus[i], load))
-end
-local peak = semidpo.peak_rss_mb()
-local best = math.min(table.unpack(walls))
+local timed = timing.repeated(repeats, function()
+  return semidpo.pseudolabel.select_file{ confidence = confidence, mode = mode, values = values, past = past,
+                                          clean = args.clean, test_confidence = args.test_confidence, out = out }
+end)
+local report, walls, cpus, best = timed.result, timed.walls, timed.cpus, timed.best
+local peak, baseline = timed.peak, timed.baseline
 
 io.write(report.summary)
 print(string.format("select_file: %d pairs × %d anchors in, %d labelled pairs out; best %.3f s wall of %d; peak RSS %.0f MiB (baseline %.0f MiB)",
@@ -70,7 +56,7 @@ if args.python then
   if args.test_confidence then parts[#parts + 1] = "--test_confidence " .. q(args.test_confidence) end
   local pyOut = semidpo.path("python_labels.json")
   parts[#parts + 1] = "--out " .. q(pyOut) .. " --compare " .. q(report.out) .. " 2>&1"
-  local load = loadavg()
+  local load = timing.loadavg()
   local t0 = semidpo.clock()
   local p = assert(io.popen(table.concat(parts, " ")))
   local text = p:read("a")

@@ -32,21 +32,3 @@ public struct ModelBenchFigures: Codable, Sendable {
         self.results = results
     }
 }
-
-public enum ProcessMemory {
-    /// Peak resident set size of this process in MiB (`VmHWM` in /proc/self/status); nil where
-    /// /proc is unavailable.
-    public static func peakResidentMB() -> Double? { statusField("VmHWM") }
-    /// Current resident set size in MiB (`VmRSS`).
-    public static func residentMB() -> Double? { statusField("VmRSS") }
-
-    private static func statusField(_ key: String) -> Double? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
-            // "VmHWM:     123456 kB"
-            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
-            if parts.count >= 2, let kb = Double(parts[1]) { return kb / 1024 }
-        }
-        return nil
-    }
-}

@@ -190,6 +190,19 @@ public enum JSONL {
     /// Calls `body(lineNumber, byteOffset, value)` for every non-blank line.
     public static func forEachLine(_ bytes: UnsafeRawBufferPointer, name: String,
                                    _ body: (Int, Int, JSONValue) throws -> Void) throws {
+        try scan(bytes, name: name) { line, offset, value in try body(line, offset, value); return true }
+    }
+
+    /// The first non-blank line's number and value, or nil for a file of blank lines.
+    public static func first(_ bytes: UnsafeRawBufferPointer, name: String) throws -> (line: Int, value: JSONValue)? {
+        var found: (line: Int, value: JSONValue)?
+        try scan(bytes, name: name) { line, _, value in found = (line, value); return false }
+        return found
+    }
+
+    /// Parses non-blank lines in order until `body` returns false.
+    private static func scan(_ bytes: UnsafeRawBufferPointer, name: String,
+                             _ body: (Int, Int, JSONValue) throws -> Bool) throws {
         var line = 0, start = 0
         while start < bytes.count {
             line += 1
@@ -198,14 +211,15 @@ public enum JSONL {
             var s = JSONScanner(bytes, start: start, end: end)
             s.skipSpace()
             if s.pos < end {
+                let value: JSONValue
                 do {
-                    let v = try s.parseValue(depth: 0)
+                    value = try s.parseValue(depth: 0)
                     s.skipSpace()
                     if s.pos < end { throw s.fail("unexpected \(s.describeByte()) after the JSON value") }
-                    try body(line, start, v)
                 } catch let e as JSONSyntaxError {
                     throw CoreError("\(name):\(line):\(e.offset - start + 1): \(e.message)")
                 }
+                if try !body(line, start, value) { return }
             }
             start = end + 1
         }

@@ -200,28 +200,11 @@ public func scoreKey(_ name: String) -> String { name.hasSuffix("_score") ? name
 
 /// Every key ending in `_score` in the first non-blank line, in order.
 func defaultMembers(_ bytes: UnsafeRawBufferPointer, path: String) throws -> [String] {
-    var start = 0, line = 0
-    while start < bytes.count {
-        line += 1
-        var end = start
-        while end < bytes.count && bytes[end] != 0x0A { end += 1 }
-        var s = JSONScanner(bytes, start: start, end: end)
-        s.skipSpace()
-        if s.pos < end {
-            do {
-                guard case let .object(members) = try s.parseValue(depth: 0) else {
-                    throw CoreError("\(path):\(line): expected a JSON object per line")
-                }
-                let names = members.map(\.key).filter { $0.hasSuffix("_score") }
-                if names.isEmpty { throw CoreError("\(path):\(line): no `<model>_score` keys; pass members explicitly") }
-                return names
-            } catch let e as JSONSyntaxError {
-                throw CoreError("\(path):\(line):\(e.offset - start + 1): \(e.message)")
-            }
-        }
-        start = end + 1
-    }
-    throw CoreError("\(path): no score lines")
+    guard let (line, value) = try JSONL.first(bytes, name: path) else { throw CoreError("\(path): no score lines") }
+    guard case let .object(members) = value else { throw CoreError("\(path):\(line): expected a JSON object per line") }
+    let names = members.map(\.key).filter { $0.hasSuffix("_score") }
+    if names.isEmpty { throw CoreError("\(path):\(line): no `<model>_score` keys; pass members explicitly") }
+    return names
 }
 
 /// Where a pair's human winner came from.

@@ -2,14 +2,7 @@
 import Foundation
 
 /// Peak resident set size of this process in MiB (`VmHWM` of /proc/self/status), or nil off Linux.
-public func peakResidentMiB() -> Double? {
-    guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) }
-        return kb.map { $0 / 1024 }
-    }
-    return nil
-}
+public func peakResidentMiB() -> Double? { procStatusMiB("VmHWM") }
 
 /// Resets the kernel's peak-RSS mark to the current RSS (writes 5 to /proc/self/clear_refs), so a
 /// following `peakResidentMiB()` measures one stage. Returns false if the kernel refused.
@@ -22,9 +15,12 @@ public func resetPeakResident() -> Bool {
 }
 
 /// Current resident set size in MiB (`VmRSS`), or nil off Linux.
-public func currentResidentMiB() -> Double? {
+public func currentResidentMiB() -> Double? { procStatusMiB("VmRSS") }
+
+/// A `kB` field of /proc/self/status (e.g. "VmHWM:     123456 kB") in MiB.
+private func procStatusMiB(_ key: String) -> Double? {
     guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-    for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+    for line in text.split(separator: "\n") where line.hasPrefix(key + ":") {
         return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap { Double($0) }.map { $0 / 1024 }
     }
     return nil

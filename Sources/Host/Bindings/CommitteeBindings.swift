@@ -1,6 +1,5 @@
 // semidpo.committee: the multi-reward consensus split over the official per-pair score JSONL
-// (`partition_scores`, with a Lua function as a rule), id-list files, and the clock/RSS probes of the
-// benchmark recipes (`semidpo.clock`, `semidpo.cpu_seconds`, `semidpo.peak_rss_mb`, `semidpo.reset_peak_rss`).
+// (`partition_scores`, with a Lua function as a rule) and id-list files.
 import CLua
 import Core
 import Foundation
@@ -11,17 +10,6 @@ enum CommitteeBindings: LuaBindings {
         LuaFunction("partition_scores", committee_partition_scores),
         LuaFunction("read_ids", committee_read_ids),
         LuaFunction("write_ids", committee_write_ids),
-    ]
-}
-
-/// Wall clock and memory probes for benchmark recipes, placed in `semidpo` itself.
-enum MeasureBindings: LuaBindings {
-    static let module: String? = nil
-    static let functions: [LuaFunction] = [
-        LuaFunction("clock", measure_clock),
-        LuaFunction("cpu_seconds", measure_cpu_seconds),
-        LuaFunction("peak_rss_mb", measure_peak_rss_mb),
-        LuaFunction("reset_peak_rss", measure_reset_peak_rss),
     ]
 }
 
@@ -199,46 +187,6 @@ private func committee_write_ids(_ L: OpaquePointer?) -> Int32 {
         try writeIdList(ids.map { Int64($0) }, to: path)
         try args.run.recordOutput(path)
         try args.push(path)
-        return 1
-    }
-}
-
-/// `semidpo.clock() -> seconds`: a monotonic wall clock (CLOCK_MONOTONIC), for timing stages.
-private func measure_clock(_ L: OpaquePointer?) -> Int32 {
-    lua_wrap(L, "clock") { args in
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        try args.push(Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9)
-        return 1
-    }
-}
-
-/// `semidpo.cpu_seconds() -> seconds`: user + system CPU time of the process so far, all threads.
-/// Next to wall time it shows how much of the machine the process got (other jobs share the cores).
-private func measure_cpu_seconds(_ L: OpaquePointer?) -> Int32 {
-    lua_wrap(L, "cpu_seconds") { args in
-        var u = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &u)
-        try args.push(Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) * 1e-6
-                      + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) * 1e-6)
-        return 1
-    }
-}
-
-/// `semidpo.peak_rss_mb() -> MiB`: peak resident set size of the process (VmHWM) since start or the
-/// last `reset_peak_rss()`; nil where /proc is unavailable.
-private func measure_peak_rss_mb(_ L: OpaquePointer?) -> Int32 {
-    lua_wrap(L, "peak_rss_mb") { args in
-        try args.push(peakResidentMiB())
-        return 1
-    }
-}
-
-/// `semidpo.reset_peak_rss() -> ok`: resets the peak-RSS mark to the current RSS, so the next
-/// `peak_rss_mb()` measures one stage; false if the kernel refused.
-private func measure_reset_peak_rss(_ L: OpaquePointer?) -> Int32 {
-    lua_wrap(L, "reset_peak_rss") { args in
-        try args.push(resetPeakResident())
         return 1
     }
 }

@@ -73,7 +73,7 @@ struct BenchCommand: ParsableCommand {
         let engine = modelOnly ? [] : runEngineBenchmarks(batch: batch, iterations: iterations)
         let sgemm = modelOnly ? nil : BLASRuntime.sgemmGFLOPS(n: 1024, seconds: gemmSeconds)
         let model = noModel ? nil : try Self.modelBenchmarks?(iterations)
-        let peak = ProcessMemory.peakResidentMB()
+        let peak = peakResidentMiB()
         let loadAfter = Self.loadAverage()
         let torch = noTorch || modelOnly ? TorchOutcome.skipped(noTorch ? "--no-torch" : "--model-only") : runTorch(model: false)
         let torchModel = noTorch || noModel ? TorchOutcome.skipped(noTorch ? "--no-torch" : "--no-model") : runTorch(model: true)
