@@ -124,6 +124,20 @@ end
         #expect(lua.run.recordedOutputs.contains("iter1.safetensors"))
     }
 
+    @Test func subsetTakesIdsLikeDatasetPairs() throws {
+        let lua = LuaState(bindings: Bindings.all + [TinyModelBindings.self])
+        try lua.guardGlobals()
+        // toy(5, 10) has ids 11…15; subset{14, 11} keeps those two pairs in that order.
+        let r = try lua.runString(toyLua + "\n" + """
+            local p = toy(5, 10)
+            local s = p:subset({14, 11})
+            local ok, err = pcall(p.subset, p, {99})
+            return s:count(), s:ids()[1], s:ids()[2], err
+            """, name: "@subset.lua")
+        #expect(r[0] as? Int == 2 && r[1] as? Int == 14 && r[2] as? Int == 11)
+        #expect((r[3] as? String)?.contains("no pair with id 99 in this set of 5") == true, "\(r[3] ?? "")")
+    }
+
     @Test func badArgumentsReadLikeLua() throws {
         let lua = LuaState(bindings: Bindings.all + [TinyModelBindings.self])
         try lua.guardGlobals()

@@ -94,12 +94,19 @@ private func pairs_ids(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "ids") { args in try args.push(try args.this(InMemoryPairs.self).ids.map { Int($0) }); return 1 }
 }
 
-/// `pairs:subset(rows) -> Pairs` with 1-based row numbers (e.g. a third of the clean set).
+/// `pairs:subset(ids) -> Pairs`: the pairs with these ids (as `pairs:ids()` lists them), in the given
+/// order — the same contract as a world dataset's `pairs:subset(ids)`.
 private func pairs_subset(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "subset") { args in
         let p = try args.this(InMemoryPairs.self)
-        let rows = try args.integers(2).map { $0 - 1 }
-        for r in rows where r < 0 || r >= p.count { throw args.error(2, "row \(r + 1) outside 1..\(p.count)") }
+        var rowOf: [Int64: Int] = [:]
+        for (row, id) in p.ids.enumerated() where rowOf.updateValue(row, forKey: id) != nil {
+            throw args.error(1, "pair id \(id) appears twice in this set; subset needs unique ids")
+        }
+        let rows = try args.integers(2).map { id in
+            guard let row = rowOf[Int64(id)] else { throw args.error(2, "no pair with id \(id) in this set of \(p.count)") }
+            return row
+        }
         try args.push(try p.subset(rows))
         return 1
     }
