@@ -130,4 +130,25 @@ private func evalError(_ code: String) -> LuaError? {
                 .contains("row key 'x' repeats (row 2)"))
         #expect(message("E.table{title = 't', columns = {'a'}, path = '../t', rows = {}}").contains("must be a non-empty relative path"))
     }
+
+    @Test func comparisonGridIsOnePNGWithARowPerModelAndPrompt() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lua = try evalState(dir)
+        let r = try lua.runString(prelude + """
+            local m1 = semidpo.diffusion.new{config = tiny, seed = 1}
+            local m2 = semidpo.diffusion.new{config = tiny, seed = 2}
+            return E.grid{models = {{"A", m1}, {"B", m2}}, prompts = {"a red circle", "two blue squares", "a green square"},
+                          seeds = {1, 2}, path = "fig/figure3.png", steps = 1, guidance = false, scale = 1}
+            """, name: "@eval.lua")
+        let path = try #require(r.first as? String)
+        #expect(path == dir + "/fig/figure3.png")
+        let png = try #require(FileManager.default.contents(atPath: path))
+        #expect(png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        // IHDR height: 3 prompts × 2 models = 6 rows of 16-pixel tiles with 2-pixel gaps, plus the frame.
+        let height = png[20..<24].reduce(0) { $0 << 8 | Int($1) }
+        #expect(height == 2 + 6 * (16 + 2))
+        #expect(evalError("E.grid{models = {{'A', 1}}, prompts = {'a red circle'}, path = 'g.png'}")?.message
+                .contains("element 1 is not {name, Model}") == true)
+    }
 }

@@ -297,3 +297,35 @@ public enum TableFiles {
         return (md, csv, json)
     }
 }
+
+// MARK: - Comparison grid
+
+extension Evaluation {
+    /// The paper's Figure 3: the same prompts and seeds sampled by several models, in one picture.
+    /// One block of rows per prompt, one row per model inside it (labelled `model: prompt`), one
+    /// column per seed; image (model, p, s) starts from `SampleID(seed: s, index: p)` for every model,
+    /// so differences within a block come from the models alone.
+    public static func comparisonGrid(models: [(name: String, model: DiffusionModel)], prompts: [String], seeds: [UInt64],
+                                      sampler: SamplerConfig, scale: Int = 4) throws -> RGBImage {
+        guard !models.isEmpty else { throw CoreError("comparison grid: no models") }
+        guard !prompts.isEmpty, !seeds.isEmpty else { throw CoreError("comparison grid: needs at least one prompt and one seed") }
+        let shape = models[0].model.imageShape
+        guard shape[0] == 3 else { throw CoreError("comparison grid: the models make \(shape[0])-channel images, not RGB") }
+        if let other = models.first(where: { $0.model.imageShape != shape }) {
+            throw CoreError("comparison grid: model '\(other.name)' makes \(other.model.imageShape) images, '\(models[0].name)' \(shape)")
+        }
+        let samples = try models.map { try $0.model.sampleGrid(prompts: prompts, seeds: seeds, config: sampler).data }
+        let per = shape.reduce(1, *), row = seeds.count * per
+        var data: [Float] = []
+        data.reserveCapacity(models.count * prompts.count * row)
+        var labels: [String] = []
+        for p in prompts.indices {
+            for (m, entry) in models.enumerated() {
+                data += samples[m][(p * row)..<((p + 1) * row)]
+                labels.append("\(entry.name): \(prompts[p].isEmpty ? "(null)" : prompts[p])")
+            }
+        }
+        let images = Tensor(shape: [models.count * prompts.count * seeds.count] + shape, data: data)
+        return try Sampler.grid(images, columns: seeds.count, scale: scale, rowLabels: labels)
+    }
+}

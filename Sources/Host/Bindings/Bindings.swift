@@ -30,5 +30,6 @@ public enum Bindings {
         MeasureBindings.self,
         TensorBindings.self,
         EvalBindings.self,
+        StageBindings.self,
     ]
 }

@@ -26,6 +26,7 @@ enum EvalBindings: LuaBindings {
         LuaFunction("run", eval_run),
         LuaFunction("win_rate", eval_win_rate),
         LuaFunction("table", eval_table),
+        LuaFunction("grid", eval_grid),
     ]
 }
 
@@ -162,6 +163,52 @@ private func eval_table(_ L: OpaquePointer?) -> Int32 {
         }
         for p in [files.markdown, files.csv, files.json] { try args.run.recordOutput(p) }
         try args.push(["markdown": files.markdown, "csv": files.csv, "json": files.json] as [String: Any])
+        return 1
+    }
+}
+
+/// `semidpo.eval.grid{models = {{name, Model}, …}, prompts = {…}, seeds = {1, 2, 3, 4}, path =, steps = 20,
+/// guidance = 5 | false, eta = 0, batch_size = 64, scale = 4} -> abs_path`
+///
+/// The paper's Figure 3 as one PNG: a block of rows per prompt, a row per model (`model: prompt`), a
+/// column per seed; every model starts image (prompt p, seed s) from the same noise `SampleID(s, p)`.
+private func eval_grid(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "grid") { args in
+        if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
+        let o = try args.options(1, allowed: ["models", "prompts", "seeds", "path", "steps", "guidance", "eta", "batch_size", "scale"])
+        guard let list = o.values["models"] as? [Any], !list.isEmpty else {
+            throw args.error(1, "option 'models': expected a non-empty list of {name, Model}")
+        }
+        let models = try list.enumerated().map { i, e -> (name: String, model: DiffusionModel) in
+            guard let pair = e as? [Any], pair.count == 2, let name = pair[0] as? String, let model = pair[1] as? DiffusionModel else {
+                throw args.error(1, "option 'models': element \(i + 1) is not {name, Model}")
+            }
+            return (name, model)
+        }
+        let prompts = try o.required("prompts", o.strings("prompts"))
+        let seeds = try o.numbers("seeds")?.map { Int($0) } ?? [1, 2, 3, 4]
+        guard !seeds.isEmpty, seeds.allSatisfy({ $0 >= 0 }) else { throw args.error(1, "option 'seeds': expected a non-empty list of integers ≥ 0") }
+        let path = try args.run.resolve(try o.required("path", o.string("path")))
+        let steps = try o.integer("steps", default: 20)
+        guard steps >= 1 && steps <= models[0].model.schedule.steps else { throw args.error(1, "option 'steps': expected 1…\(models[0].model.schedule.steps), got \(steps)") }
+        let eta = try o.number("eta", default: 0)
+        var guidance: Double? = 5
+        if let b = o.values["guidance"] as? Bool {
+            guard !b else { throw args.error(1, "option 'guidance': expected a number or false, got true") }
+            guidance = nil
+        } else if o.has("guidance") {
+            guidance = try o.number("guidance")
+        }
+        let batch = try o.integer("batch_size", default: 64)
+        let scale = try o.integer("scale", default: 4)
+        guard scale >= 1 && scale <= 32, batch >= 1 else { throw args.error(1, "options 'scale' (1…32) and 'batch_size' (≥ 1) out of range") }
+        let sampler = SamplerConfig(method: .ddim(eta: eta), steps: steps, guidanceScale: guidance, batchSize: batch)
+        do {
+            let image = try Evaluation.comparisonGrid(models: models, prompts: prompts, seeds: seeds.map(UInt64.init), sampler: sampler, scale: scale)
+            try PNG.write(image, to: path)
+        } catch let e as CoreError { throw args.error(1, e.message) }
+        try args.run.recordOutput(path)
+        try args.push(path)
         return 1
     }
 }

@@ -1,0 +1,125 @@
+// semidpo.stage: a recipe step whose outputs are cached on disk under a key made of its name,
+// settings and inputs, so a second run (or an ablation sharing the step) loads it instead of rerunning.
+import Core
+import Foundation
+
+enum StageBindings: LuaBindings {
+    static let module: String? = nil
+    static let functions: [LuaFunction] = [
+        LuaFunction("stage", stage_run),
+    ]
+}
+
+/// The file written last into a stage directory: a stage is finished iff it exists.
+let stageMarkerName = "stage.yaml"
+
+/// Stage names become directory names.
+private func validStageName(_ s: String) -> Bool {
+    !s.isEmpty && s != "." && s != ".." && s.unicodeScalars.allSatisfy {
+        ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" || $0 == "."
+    }
+}
+
+/// An input of a stage resolved to the string its key uses: `sha256:<hex>` of a file or directory
+/// (paths relative to the current directory), `stage:<key>` of an upstream stage's result table.
+private func resolveInput(_ value: Any, path: String) throws -> Any {
+    switch value {
+    case let p as String:
+        let abs = p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
+        return try StageKey.fingerprint(path: abs)
+    case let d as [String: Any]:
+        guard let key = d["key"] as? String, d["dir"] is String else {
+            throw CoreError("\(path): expected a file path or a stage result (a table with 'key' and 'dir')")
+        }
+        return "stage:" + key
+    case let a as [Any]:
+        return try a.enumerated().map { try resolveInput($1, path: "\(path)[\($0 + 1)]") }
+    default:
+        throw CoreError("\(path): expected a file path, a stage result or a list of them, got \(LuaOptions.luaTypeName(of: value))")
+    }
+}
+
+/// `semidpo.stage{name =, settings = {…}, inputs = {name = path | stage | {…}}, run = function(dir) … end, cache = root}
+/// -> {name =, key =, dir =, cached =, seconds =, outputs =}`
+///
+/// key = sha256 of the canonical text of {name, settings, inputs resolved to file digests and upstream
+/// keys} (`StageKey`). The stage lives in `<cache>/<name>/<first 16 hex digits of key>/`; `cache`
+/// defaults to `--set cache=…`, else `cache` (relative to the current directory). When that directory
+/// holds `stage.yaml` the stage is finished: its recorded outputs are returned and `run` is not
+/// called. Otherwise any leftover of an interrupted run is removed, `run(dir)` is called, and
+/// `stage.yaml` (key, settings, inputs, outputs = run's return value, seconds) is written last, atomically.
+private func stage_run(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "stage") { args in
+        if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
+        let o = try args.options(1, allowed: ["name", "settings", "inputs", "run", "cache"])
+        let name = try o.required("name", o.string("name"))
+        guard validStageName(name) else {
+            throw args.error(1, "option 'name': '\(name)' must be letters, digits, '_', '-' or '.' (it names a directory)")
+        }
+        let settings = o.values["settings"] ?? [String: Any]()
+        guard settings is [String: Any] || settings is [Any] else {
+            throw args.error(1, "option 'settings': expected a table, got \(LuaOptions.luaTypeName(of: settings))")
+        }
+        var inputs: [String: Any] = [:]
+        switch o.values["inputs"] {
+        case nil: break
+        case let a as [Any] where a.isEmpty: break   // {} converts as an empty list
+        case let m as [String: Any]:
+            do { for (k, v) in m { inputs[k] = try resolveInput(v, path: "inputs.\(k)") } } catch let e as CoreError {
+                throw args.error(1, e.message)
+            }
+        case let raw?:
+            throw args.error(1, "option 'inputs': expected a table of name = path or stage, got \(LuaOptions.luaTypeName(of: raw))")
+        }
+        return try finishStage(args, o, name: name, settings: settings, inputs: inputs)
+    }
+}
+
+private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, settings: Any, inputs: [String: Any]) throws -> Int32 {
+    guard let run = try o.function("run") else { throw args.error(1, "option 'run' (a function(dir)) is required") }
+    let key: String
+    do { key = try StageKey.key(name: name, settings: settings, inputs: inputs) } catch let e as CoreError { throw args.error(1, e.message) }
+    var root = try o.string("cache")
+    if root == nil, let a = try? args.lua.field("args") as? [String: Any], let c = a["cache"] as? String { root = c }
+    var base = root ?? "cache"
+    if !base.hasPrefix("/") { base = FileManager.default.currentDirectoryPath + "/" + base }
+    let short = String(key.prefix(16))
+    let dir = URL(fileURLWithPath: base).appendingPathComponent(name).appendingPathComponent(short).standardizedFileURL.path
+    let marker = dir + "/" + stageMarkerName
+    let fm = FileManager.default
+
+    if fm.fileExists(atPath: marker) {
+        let record = try YAML.load(path: marker)
+        guard record["key"]?.stringValue == key else {
+            throw CoreError("stage '\(name)': \(marker) records key \(record["key"]?.stringValue ?? "none"), expected \(key); remove that directory")
+        }
+        let seconds = record["seconds"]?.doubleValue ?? 0
+        print(String(format: "stage %@ [%@]: cached (ran %.1f s on %@)", name, short, seconds, record["finished"]?.stringValue ?? "?"))
+        try args.push(["name": name, "key": key, "dir": dir, "cached": true, "seconds": seconds,
+                       "outputs": record["outputs"] ?? .null] as [String: Any])
+        return 1
+    }
+    if fm.fileExists(atPath: dir) {
+        print("stage \(name) [\(short)]: removing the unfinished directory of an interrupted run")
+        try fm.removeItem(atPath: dir)
+    }
+    try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    print("stage \(name) [\(short)]: running in \(dir)")
+    fflush(stdout)
+    let t0 = Date()
+    let results = try run.call([dir], results: 1, on: args.L)
+    let seconds = Date().timeIntervalSince(t0)
+    let outputs: YAMLValue
+    do { outputs = try YAMLValue(any: results.first ?? nil, path: "outputs") } catch let e as CoreError {
+        throw CoreError("stage '\(name)': the run function must return plain values (strings, numbers, booleans, tables): \(e.message)")
+    }
+    let f = ISO8601DateFormatter()
+    let record: YAMLValue = .map([
+        ("name", .string(name)), ("key", .string(key)), ("seconds", .float(seconds)), ("finished", .string(f.string(from: Date()))),
+        ("settings", try YAMLValue(any: settings)), ("inputs", try YAMLValue(any: inputs)), ("outputs", outputs),
+    ])
+    try AtomicFile.write(YAML.dump(record), to: marker)
+    print(String(format: "stage %@ [%@]: finished in %.1f s", name, short, seconds))
+    try args.push(["name": name, "key": key, "dir": dir, "cached": false, "seconds": seconds, "outputs": outputs] as [String: Any])
+    return 1
+}

@@ -1,0 +1,98 @@
+// semidpo.stage through Lua: a second run loads finished stages without calling `run`, a changed
+// input reruns only what depends on it, and an interrupted stage is redone from scratch.
+import Foundation
+import Testing
+import Core
+@testable import Host
+
+/// Runs `code` in a fresh state (as a new `semidpo run` would) and returns the chunk's results.
+private func runFresh(_ code: String, out: String, args: [String: Any] = [:]) throws -> [Any?] {
+    let lua = LuaState(run: RunContext(outputDirectory: out), bindings: Bindings.all)
+    try lua.setField("args", args)
+    try lua.guardGlobals()
+    return try lua.runString(code, name: "@stages.lua")
+}
+
+private func recipe(cache: String, file: String, failB: Bool = false) -> String {
+    """
+    local calls = 0
+    local a = semidpo.stage{name = "a", settings = {n = 1, lr = 2e-5, nested = {x = "1"}}, cache = "\(cache)", run = function(dir)
+      calls = calls + 1
+      local f = assert(io.open(dir .. "/x.txt", "w")); f:write("42"); f:close()
+      return {value = 42, list = {1, 2.5, "s"}}
+    end}
+    local b = semidpo.stage{name = "b", inputs = {up = a, file = "\(file)"}, run = function(dir)
+      calls = calls + 1
+      local f = assert(io.open(dir .. "/partial.txt", "w")); f:write("half"); f:close()
+      \(failB ? "error(\"killed\")" : "")
+      return 7
+    end}
+    local f = assert(io.open(a.dir .. "/x.txt")); local text = f:read("a"); f:close()
+    return calls, a.cached, b.cached, a.outputs.value, a.outputs.list[2], b.outputs, text, a.key, b.key, b.dir
+    """
+}
+
+@Suite(.serialized) struct StageBindingsTests {
+    @Test func secondRunLoadsEveryStageWithoutCallingRun() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cache = dir + "/cache", file = dir + "/input.txt"
+        try "v1".write(toFile: file, atomically: true, encoding: .utf8)
+        let first = try runFresh(recipe(cache: cache, file: file), out: dir + "/run1", args: ["cache": cache])
+        #expect(first[0] as? Int == 2)
+        #expect(first[1] as? Bool == false && first[2] as? Bool == false)
+        #expect(first[3] as? Int == 42 && first[4] as? Double == 2.5 && first[5] as? Int == 7 && first[6] as? String == "42")
+        let keyA = first[7] as! String, keyB = first[8] as! String
+        #expect(keyA.count == 64 && (first[9] as! String).hasPrefix(cache + "/b/" + keyB.prefix(16)))
+        #expect(FileManager.default.fileExists(atPath: cache + "/a/" + keyA.prefix(16) + "/stage.yaml"))
+
+        // Second run: nothing recomputed, the same outputs come back from stage.yaml.
+        let second = try runFresh(recipe(cache: cache, file: file), out: dir + "/run2", args: ["cache": cache])
+        #expect(second[0] as? Int == 0)
+        #expect(second[1] as? Bool == true && second[2] as? Bool == true)
+        #expect(second[3] as? Int == 42 && second[4] as? Double == 2.5 && second[5] as? Int == 7)
+        #expect(second[7] as? String == keyA && second[8] as? String == keyB)
+
+        // A changed input file reruns the stage that reads it, not its upstream.
+        try "v2".write(toFile: file, atomically: true, encoding: .utf8)
+        let third = try runFresh(recipe(cache: cache, file: file), out: dir + "/run3", args: ["cache": cache])
+        #expect(third[0] as? Int == 1)
+        #expect(third[1] as? Bool == true && third[2] as? Bool == false)
+        #expect(third[8] as? String != keyB)
+    }
+
+    @Test func interruptedStageIsRedoneAndErrorsKeepTheRecipeLine() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let cache = dir + "/cache", file = dir + "/input.txt"
+        try "v1".write(toFile: file, atomically: true, encoding: .utf8)
+        var caught: LuaError?
+        do { _ = try runFresh(recipe(cache: cache, file: file, failB: true), out: dir + "/run1", args: ["cache": cache]) } catch let e as LuaError { caught = e }
+        #expect(caught?.message.contains("stages.lua:10: killed") == true)
+        // b's directory exists with its partial file but no marker: not finished.
+        let bDirs = try FileManager.default.contentsOfDirectory(atPath: cache + "/b")
+        #expect(bDirs.count == 1)
+        #expect(!FileManager.default.fileExists(atPath: cache + "/b/" + bDirs[0] + "/stage.yaml"))
+        #expect(FileManager.default.fileExists(atPath: cache + "/b/" + bDirs[0] + "/partial.txt"))
+
+        // The resumed run loads a and redoes b only.
+        let resumed = try runFresh(recipe(cache: cache, file: file), out: dir + "/run2", args: ["cache": cache])
+        #expect(resumed[0] as? Int == 1)
+        #expect(resumed[1] as? Bool == true && resumed[2] as? Bool == false && resumed[5] as? Int == 7)
+        #expect(FileManager.default.fileExists(atPath: cache + "/b/" + bDirs[0] + "/stage.yaml"))
+    }
+
+    @Test func badStagesFailWithAMessage() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func failure(_ code: String) -> String {
+            do { _ = try runFresh(code, out: dir, args: ["cache": dir + "/cache"]) } catch let e as LuaError { return e.message } catch { return "\(error)" }
+            return "no error"
+        }
+        #expect(failure("semidpo.stage{name = 'a/b', run = function() end}").contains("must be letters, digits"))
+        #expect(failure("semidpo.stage{name = 'a', inputs = {m = 'missing.bin'}, run = function() end}").contains("does not exist"))
+        #expect(failure("semidpo.stage{name = 'a', settings = {f = print}, run = function() end}").contains("cannot be part of a stage key"))
+        #expect(failure("semidpo.stage{name = 'a', run = function() return print end}").contains("must return plain values"))
+        #expect(failure("semidpo.stage{name = 'a'}").contains("option 'run'"))
+    }
+}
