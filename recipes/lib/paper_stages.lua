@@ -13,9 +13,9 @@ P.dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."
 -- Settings that are lists may be given on the command line as comma-separated words.
 local list_settings = { committee = true, suites = true, grid_prompts = true, grid_seeds = true }
 
---- recipes/paper.yaml with the run's --set values on top; `seed` is the run's --seed.
+--- recipes/paper.yaml (beside lib/) with the run's --set values on top; `seed` is the run's --seed.
 function P.config()
-  local c = semidpo.yaml.load(P.dir .. "/paper.yaml")
+  local c = semidpo.yaml.load(P.dir .. "/../paper.yaml")
   for k, v in pairs(semidpo.args) do
     if list_settings[k] and type(v) ~= "table" then
       local items = {}
