@@ -150,7 +150,7 @@ private func eval_table(_ L: OpaquePointer?) -> Int32 {
                 switch c {
                 case let s as String: return .text(s)
                 case let d as Double: return .number(d, decimals: decimals)
-                case let n as Int: return .number(Double(n), decimals: decimals)
+                case let n as Int: return .number(Double(n), decimals: 0)   // a Lua integer (a count) prints as one
                 case let b as Bool where !b: return .empty
                 default:
                     throw args.error(1, "option 'rows': row \(i + 1), column \(j + 1) ('\(columns[j])'): expected a string, number or false, got \(LuaOptions.luaTypeName(of: c))")
