@@ -130,7 +130,8 @@ func convGroupSize(_ g: ConvGeometry) -> Int {
 /// Runs `body(part, b0, gs)` for every group of `group` samples (the last may be smaller) of a batch,
 /// the groups split into `convParts` contiguous parts, one per thread. `part` says which part a group
 /// belongs to (for per-part weight-gradient buffers). The partition depends only on the batch, the
-/// group size and the thread count.
+/// group size and the thread count; `concurrentPerform` hands each part to whichever thread is free
+/// (with the other core busy, the calling thread runs both), which changes no result.
 @inline(__always)
 func forEachSampleGroup(batch: Int, group: Int, _ body: (_ part: Int, _ b0: Int, _ gs: Int) -> Void) {
     let groups = (batch + group - 1) / group, parts = convParts(batch: batch, group: group)
