@@ -1,8 +1,20 @@
 // swift-tools-version:6.0
 // semidpo: Semi-DPO preference alignment of a small text-to-image diffusion model, driven by Lua recipes.
+import Foundation
 import PackageDescription
 
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+// Swift code is compiled for x86-64-v3 (AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE; "haswell" is the
+// Swift compiler's name for that level): the elementwise loops run 8 floats wide. CKernels stays
+// baseline and refuses to start on a CPU without those features (ck_require_x86_64_v3).
+// `SEMIDPO_PORTABLE=1 swift build` builds for baseline x86-64 instead (run `swift package clean`
+// first when switching). docs/performance.md has the numbers.
+#if arch(x86_64)
+let portable = ProcessInfo.processInfo.environment["SEMIDPO_PORTABLE"] != nil
+#else
+let portable = true
+#endif
+let cpuLevel: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
+let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] + cpuLevel
 
 let package = Package(
     name: "semidpo",
@@ -21,7 +33,8 @@ let package = Package(
         // Lua's function-like macros as inline functions, and the error trampoline (SPEC §7).
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         // CPU feature probes, FTZ/DAZ, and the few hot loops kept in C.
-        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CKernels",
+                cSettings: [.unsafeFlags(["-O3"])] + (portable ? [] : [.define("SEMIDPO_REQUIRE_X86_64_V3")])),
         // Everything numeric. Never imports Lua.
         .target(name: "Core", dependencies: ["CBLAS", "CYAML", "CKernels"], swiftSettings: optimize),
         // Lua embedding, bindings and the `semidpo` command.

@@ -3,6 +3,8 @@
 #include <cpuid.h>
 #include <xmmintrin.h>
 #include <pmmintrin.h>
+#include <stdio.h>
+#include <unistd.h>
 
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
@@ -30,6 +32,31 @@ int ck_has_avx2_fma(void) {
     __cpuid_count(7, 0, a, b, c, d);
     return fma && ((b >> 5) & 1);
 }
+
+int ck_has_x86_64_v3(void) {
+    unsigned a, b, c, d;
+    if (!ck_has_avx2_fma()) return 0;
+    __get_cpuid(1, &a, &b, &c, &d);
+    int movbe = (c >> 22) & 1, f16c = (c >> 29) & 1;
+    __cpuid_count(7, 0, a, b, c, d);
+    int bmi1 = (b >> 3) & 1, bmi2 = (b >> 8) & 1;
+    if (__get_cpuid_max(0x80000000, 0) < 0x80000001) return 0;
+    __get_cpuid(0x80000001, &a, &b, &c, &d);
+    int lzcnt = (c >> 5) & 1;
+    return movbe && f16c && bmi1 && bmi2 && lzcnt;
+}
+
+#ifdef SEMIDPO_REQUIRE_X86_64_V3
+// The Swift modules are compiled for x86-64-v3; this file is not, so the check runs (before main,
+// before any Swift code) on any x86-64 CPU and stops with a message instead of SIGILL.
+__attribute__((constructor)) static void ck_require_x86_64_v3(void) {
+    if (ck_has_x86_64_v3()) return;
+    fputs("semidpo: this build needs an x86-64-v3 CPU (AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE), and this CPU "
+          "or OS lacks some of them.\nRebuild for baseline x86-64: swift package clean && "
+          "SEMIDPO_PORTABLE=1 swift build -c release\n", stderr);
+    _exit(70);
+}
+#endif
 
 int ck_has_avx512(void) {
     unsigned a, b, c, d;

@@ -23,6 +23,31 @@ private func trainingStepFingerprint() -> ([Float], [Float]) {
         #expect(a.1 == b.1)
     }
 
+    /// conv2d splits its batch over the threads by samples and linear splits C into blocks, each a
+    /// full-K product on single-threaded OpenBLAS: outputs and input gradients are the same at any
+    /// thread count (only weight gradients are reduced per thread).
+    @Test func convAndLinearOutputsDoNotDependOnThreads() {
+        let saved = Engine.threads
+        defer { Engine.setThreads(saved) }
+        func run() -> ([Float], [Float]) {
+            let k = RandomKey(seed: 5)
+            let conv = Conv2D(inputChannels: 8, outputChannels: 16, kernelSize: 3, key: k.child("conv"))
+            let down = Conv2D(inputChannels: 16, outputChannels: 16, kernelSize: 3, stride: 2, key: k.child("down"))
+            let proj = Linear(inputFeatures: 64, outputFeatures: 96, key: k.child("proj"))
+            let x = TensorOf(shape: [16, 8, 16, 16], data: Tensor.normal([16, 8, 16, 16], key: k.child("x")).data, requiresGrad: true)
+            let h = down(conv(x))                                      // (16, 16, 8, 8): 3 and 2 sample groups
+            let y = proj(h.reshaped([256, 64]))                        // (256, 96)
+            mean(square(y)).backward()
+            return (y.data, x.grad!)
+        }
+        Engine.setThreads(1)
+        let one = run()
+        Engine.setThreads(2)
+        let two = run()
+        #expect(one.0 == two.0)
+        #expect(one.1 == two.1)
+    }
+
     @Test func randomCreationDoesNotDependOnThreads() {
         let saved = Engine.threads
         defer { Engine.setThreads(saved) }

@@ -6,6 +6,9 @@
 int ck_has_avx512(void);
 /// 1 if the CPU and the OS support AVX2 and FMA.
 int ck_has_avx2_fma(void);
+/// 1 if the CPU and the OS support x86-64-v3: AVX2, FMA, BMI1, BMI2, F16C, LZCNT, MOVBE (what the
+/// Swift code is compiled for unless built with SEMIDPO_PORTABLE=1).
+int ck_has_x86_64_v3(void);
 /// Sets flush-to-zero and denormals-are-zero in MXCSR for the calling thread.
 void ck_enable_ftz_daz(void);
 /// 1 if both FTZ and DAZ are set for the calling thread.

@@ -1,5 +1,8 @@
 // 2-d convolution (any square kernel, stride, zero padding) as im2col + GEMM over cache-sized groups
-// of samples; backward recomputes the columns (saves memory), transposed convolution or col2im. NCHW.
+// of samples, the groups split across the engine's threads; backward recomputes the columns (saves
+// memory), transposed convolution or col2im. NCHW.
+import CKernels
+import Dispatch
 
 /// Output size of a convolution along one axis: ⌊(n + 2·padding − kernel) / stride⌋ + 1.
 @inline(__always)
@@ -124,6 +127,32 @@ func convGroupSize(_ g: ConvGeometry) -> Int {
     max(1, min(g.batch, 131_072 / max(1, g.rows * g.pixels)))
 }
 
+/// Runs `body(part, b0, gs)` for every group of `group` samples (the last may be smaller) of a batch,
+/// the groups split into `convParts` contiguous parts, one per thread. `part` says which part a group
+/// belongs to (for per-part weight-gradient buffers). The partition depends only on the batch, the
+/// group size and the thread count; `concurrentPerform` hands each part to whichever thread is free
+/// (with the other core busy, the calling thread runs both), which changes no result.
+@inline(__always)
+func forEachSampleGroup(batch: Int, group: Int, _ body: (_ part: Int, _ b0: Int, _ gs: Int) -> Void) {
+    let groups = (batch + group - 1) / group, parts = convParts(batch: batch, group: group)
+    func run(_ part: Int) {
+        for gi in (groups * part / parts)..<(groups * (part + 1) / parts) {
+            body(part, gi * group, min(group, batch - gi * group))
+        }
+    }
+    if parts <= 1 { run(0); return }
+    DispatchQueue.concurrentPerform(iterations: parts) { part in
+        ck_enable_ftz_daz()
+        run(part)
+    }
+}
+
+/// How many parts `forEachSampleGroup` splits a batch into: one per thread, at most one per group.
+@inline(__always)
+func convParts(batch: Int, group: Int) -> Int {
+    max(1, min(Engine.threads, (batch + group - 1) / group))
+}
+
 /// y = conv2d(x, weight) + bias.
 /// x: (B, Cin, H, W), weight: (Cout, Cin, K, K), bias: (Cout) → y: (B, Cout, Ho, Wo),
 /// Ho = ⌊(H + 2p − K)/s⌋ + 1. The batch is processed in groups of G samples (`convGroupSize`);
@@ -132,10 +161,10 @@ func convGroupSize(_ g: ConvGeometry) -> Int {
 ///            (G = 1: the GEMM writes the sample's NCHW output directly);
 ///   backward dW += dY_g · cols_gᵀ group by group, dbias += Σ dY, dx by the transposed convolution
 ///            (stride 1) or dcols = Wᵀ · dY then col2im.
-/// The GEMMs are calls to the threaded BLAS from the calling thread: OpenBLAS's rounding depends on
-/// its thread count, so calling it from our own threads (or toggling its threads) would make
-/// results depend on scheduling. The group size depends only on the shapes, so results are
-/// bit-identical for a given thread count.
+/// Groups are spread over the engine's threads (`forEachSampleGroup`), each thread doing its groups'
+/// im2col and single-threaded GEMMs in its own scratch buffers. The forward output and the input
+/// gradient of a sample do not depend on the thread count; the weight gradient is accumulated per
+/// part and the parts are added in order, so it is bit-identical for a given thread count.
 public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<S>?,
                       stride: Int = 1, padding: Int = 0) -> TensorOf<S> {
     precondition(x.rank == 4, "conv2d: input must be (B, C, H, W), got \(x.shape)")
@@ -153,21 +182,19 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
     let inSize = g.cin * g.h * g.w, outSize = g.cout * g.pixels
     let group = convGroupSize(g)
 
-    /// cols (rows, gs·HoWo) for samples b0 ..< b0 + gs, one sample per parallel item.
+    /// cols (rows, gs·HoWo) for samples b0 ..< b0 + gs, in the calling thread's scratch buffer.
     func columns(_ xp: UnsafePointer<S>, _ b0: Int, _ gs: Int) -> UnsafeMutablePointer<S> {
         let n = gs * g.pixels
         let cols = Workspace.buffer(0, g.rows * n, S.self)
-        parallelFor(gs, grain: max(1, 16_384 / max(1, g.rows * g.pixels))) { r in
-            for j in r { im2colSample(xp + (b0 + j) * inSize, g, cols + j * g.pixels, ld: n) }
-        }
+        for j in 0..<gs { im2colSample(xp + (b0 + j) * inSize, g, cols + j * g.pixels, ld: n) }
         return cols
     }
 
     let y: [S] = x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wb in
         withOptionalBuffer(bias?.data) { bp in
             uninitializedArray(g.batch * outSize) { yp in
-                for b0 in Swift.stride(from: 0, to: g.batch, by: group) {
-                    let gs = min(group, g.batch - b0), n = gs * g.pixels
+                forEachSampleGroup(batch: g.batch, group: group) { _, b0, gs in
+                    let n = gs * g.pixels
                     let cols = columns(xb.baseAddress!, b0, gs)
                     if gs == 1 {  // (Cout, HoWo) is the sample's NCHW output: bias first, then += W·cols
                         let dst = yp + b0 * outSize
@@ -177,7 +204,7 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
                         }
                         S.gemm(transA: false, transB: false, m: g.cout, n: n, k: g.rows, alpha: 1,
                                a: wb.baseAddress!, lda: g.rows, b: cols, ldb: n, beta: 1, c: dst, ldc: n)
-                        continue
+                        return
                     }
                     let prod = Workspace.buffer(1, g.cout * n, S.self)   // (Cout, gs·HoWo)
                     S.gemm(transA: false, transB: false, m: g.cout, n: n, k: g.rows, alpha: 1,
@@ -211,7 +238,7 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
                         }
                     }
                 }
-                /// dY of samples b0 ..< b0 + gs as (Cout, gs·HoWo).
+                /// dY of samples b0 ..< b0 + gs as (Cout, gs·HoWo) (the calling thread's scratch buffer).
                 func dyGroup(_ b0: Int, _ gs: Int) -> UnsafeMutablePointer<S> {
                     if gs == 1 { return UnsafeMutablePointer(mutating: dyp + b0 * outSize) }
                     let n = gs * g.pixels
@@ -224,14 +251,24 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
                     return dprod
                 }
                 weight.accumulateGrad { dweight in  // dW (Cout, rows) += dY_g (Cout, n) · cols_gᵀ (n, rows)
+                    // Part 0 accumulates into dW, part p > 0 into its own zeroed buffer; the
+                    // buffers are then added to dW in part order.
+                    let size = g.cout * g.rows, parts = convParts(batch: g.batch, group: group)
+                    let partials = Workspace.buffer(5, (parts - 1) * size, S.self)  // (parts − 1, Cout, rows)
+                    partials.update(repeating: 0, count: (parts - 1) * size)
                     x.data.withUnsafeBufferPointer { xb in
-                        for b0 in Swift.stride(from: 0, to: g.batch, by: group) {
-                            let gs = min(group, g.batch - b0), n = gs * g.pixels
+                        forEachSampleGroup(batch: g.batch, group: group) { part, b0, gs in
+                            let n = gs * g.pixels
                             let cols = columns(xb.baseAddress!, b0, gs)
                             let dprod = dyGroup(b0, gs)
                             S.gemm(transA: false, transB: true, m: g.cout, n: g.rows, k: n, alpha: 1,
-                                   a: dprod, lda: n, b: cols, ldb: n, beta: 1, c: dweight, ldc: g.rows)
+                                   a: dprod, lda: n, b: cols, ldb: n, beta: 1,
+                                   c: part == 0 ? dweight : partials + (part - 1) * size, ldc: g.rows)
                         }
+                    }
+                    for part in 1..<max(1, parts) {
+                        let src = partials + (part - 1) * size
+                        for i in 0..<size { dweight[i] += src[i] }
                     }
                 }
                 x.accumulateGrad { dx in
@@ -240,16 +277,14 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
                         return
                     }
                     weight.data.withUnsafeBufferPointer { wp in
-                        for b0 in Swift.stride(from: 0, to: g.batch, by: group) {
-                            let gs = min(group, g.batch - b0), n = gs * g.pixels
+                        forEachSampleGroup(batch: g.batch, group: group) { _, b0, gs in
+                            let n = gs * g.pixels
                             let dprod = dyGroup(b0, gs)
                             // dcols (rows, n) = Wᵀ (rows, Cout) · dY_g (Cout, n), then col2im
                             let dcols = Workspace.buffer(2, g.rows * n, S.self)
                             S.gemm(transA: true, transB: false, m: g.rows, n: n, k: g.cout, alpha: 1,
                                    a: wp.baseAddress!, lda: g.rows, b: dprod, ldb: n, beta: 0, c: dcols, ldc: n)
-                            parallelFor(gs, grain: max(1, 16_384 / max(1, g.rows * g.pixels))) { r in
-                                for j in r { col2imSampleAccumulate(dcols + j * g.pixels, g, dx + (b0 + j) * inSize, ld: n) }
-                            }
+                            for j in 0..<gs { col2imSampleAccumulate(dcols + j * g.pixels, g, dx + (b0 + j) * inSize, ld: n) }
                         }
                     }
                 }
@@ -273,24 +308,21 @@ func transposedConvolutionAccumulate<S: TensorScalar>(_ dy: UnsafePointer<S>, _ 
     precondition(t.ho == g.h && t.wo == g.w, "conv2d backward: transposed geometry \(t) does not give \(g.h)×\(g.w)")
     let dySize = g.cout * g.pixels, dxSize = g.cin * t.pixels
     // wt (Cin, Cout·K·K): wt[ci, (co·K + ky)·K + kx] = W[co, ci, K−1−ky, K−1−kx]
-    let wt = Workspace.buffer(4, g.cin * t.rows, S.self)
+    let wt = Workspace.buffer(4, g.cin * t.rows, S.self)  // the calling thread's; read by all threads
     weight.data.withUnsafeBufferPointer { wb in
         let w = wb.baseAddress!
         for co in 0..<g.cout { for ci in 0..<g.cin { for j in 0..<kk {
             wt[ci * t.rows + co * kk + j] = w[(co * g.cin + ci) * kk + (kk - 1 - j)]
         } } }
     }
-    let group = convGroupSize(t)
-    for b0 in Swift.stride(from: 0, to: g.batch, by: group) {
-        let gs = min(group, g.batch - b0), n = gs * t.pixels
-        let cols = Workspace.buffer(2, t.rows * n, S.self)   // (Cout·K·K, gs·H·W)
-        parallelFor(gs, grain: max(1, 16_384 / max(1, t.rows * t.pixels))) { r in
-            for j in r { im2colSample(dy + (b0 + j) * dySize, t, cols + j * t.pixels, ld: n) }
-        }
+    forEachSampleGroup(batch: g.batch, group: convGroupSize(t)) { _, b0, gs in
+        let n = gs * t.pixels
+        let cols = Workspace.buffer(2, t.rows * n, S.self)   // (Cout·K·K, gs·H·W), this thread's
+        for j in 0..<gs { im2colSample(dy + (b0 + j) * dySize, t, cols + j * t.pixels, ld: n) }
         if gs == 1 {  // dx_b (Cin, H·W) += wt · cols directly
             S.gemm(transA: false, transB: false, m: g.cin, n: n, k: t.rows, alpha: 1,
                    a: wt, lda: t.rows, b: cols, ldb: n, beta: 1, c: dx + b0 * dxSize, ldc: n)
-            continue
+            return
         }
         let prod = Workspace.buffer(3, g.cin * n, S.self)    // (Cin, gs·H·W)
         S.gemm(transA: false, transB: false, m: g.cin, n: n, k: t.rows, alpha: 1,

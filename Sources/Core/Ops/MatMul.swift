@@ -1,4 +1,24 @@
 // Matrix products on BLAS GEMM: matmul (2-d and batched 3-d) and linear (x·Wᵀ + b, PyTorch layout).
+// A single product is split over the engine's threads by `parallelGemm`, a batch by its entries.
+
+/// C_i = alpha · op(A_i) · op(B_i) + beta · C_i for i in 0..<batch, the operands `strideA`,
+/// `strideB`, `strideC` elements apart; entries are spread over the engine's threads (one entry:
+/// `parallelGemm` splits it).
+private func batchedGemm<S: TensorScalar>(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: S,
+                                          a: UnsafePointer<S>, lda: Int, strideA: Int, b: UnsafePointer<S>, ldb: Int, strideB: Int,
+                                          beta: S, c: UnsafeMutablePointer<S>, ldc: Int, strideC: Int) {
+    if batch == 1 {
+        parallelGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                     beta: beta, c: c, ldc: ldc)
+        return
+    }
+    parallelFor(batch, grain: max(1, (1 << 18) / max(1, m * n * k))) { r in
+        for i in r {
+            S.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a + i * strideA, lda: lda,
+                   b: b + i * strideB, ldb: ldb, beta: beta, c: c + i * strideC, ldc: ldc)
+        }
+    }
+}
 
 /// a (M, K) · b (K, N) → (M, N); or batched a (B, M, K) · b (B, K, N) → (B, M, N).
 /// Backward: da += dout · bᵀ, db += aᵀ · dout.
@@ -11,10 +31,8 @@ public func matmul<S>(_ a: TensorOf<S>, _ b: TensorOf<S>) -> TensorOf<S> {
     let outShape = a.rank == 3 ? [batch, m, n] : [m, n]
     let y: [S] = a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in
         uninitializedArray(batch * m * n) { yp in
-            for i in 0..<batch {
-                S.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress! + i * m * k, lda: k,
-                       b: bp.baseAddress! + i * k * n, ldb: n, beta: 0, c: yp + i * m * n, ldc: n)
-            }
+            batchedGemm(batch: batch, transA: false, transB: false, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!, lda: k, strideA: m * k,
+                        b: bp.baseAddress!, ldb: n, strideB: k * n, beta: 0, c: yp, ldc: n, strideC: m * n)
         }
     } }
     let out = TensorOf(shape: outShape, data: y)
@@ -22,16 +40,12 @@ public func matmul<S>(_ a: TensorOf<S>, _ b: TensorOf<S>) -> TensorOf<S> {
         out.attach([a, b]) { dout in
             a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in dout.withUnsafeBufferPointer { dp in
                 a.accumulateGrad { da in  // da (M,K) += dout (M,N) · bᵀ (N,K)
-                    for i in 0..<batch {
-                        S.gemm(transA: false, transB: true, m: m, n: k, k: n, alpha: 1, a: dp.baseAddress! + i * m * n, lda: n,
-                               b: bp.baseAddress! + i * k * n, ldb: n, beta: 1, c: da + i * m * k, ldc: k)
-                    }
+                    batchedGemm(batch: batch, transA: false, transB: true, m: m, n: k, k: n, alpha: 1, a: dp.baseAddress!, lda: n, strideA: m * n,
+                                b: bp.baseAddress!, ldb: n, strideB: k * n, beta: 1, c: da, ldc: k, strideC: m * k)
                 }
                 b.accumulateGrad { db in  // db (K,N) += aᵀ (K,M) · dout (M,N)
-                    for i in 0..<batch {
-                        S.gemm(transA: true, transB: false, m: k, n: n, k: m, alpha: 1, a: ap.baseAddress! + i * m * k, lda: k,
-                               b: dp.baseAddress! + i * m * n, ldb: n, beta: 1, c: db + i * k * n, ldc: n)
-                    }
+                    batchedGemm(batch: batch, transA: true, transB: false, m: k, n: n, k: m, alpha: 1, a: ap.baseAddress!, lda: k, strideA: m * k,
+                                b: dp.baseAddress!, ldb: n, strideB: m * n, beta: 1, c: db, ldc: n, strideC: k * n)
                 }
             } } }
         }
@@ -58,8 +72,8 @@ public func linear<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
                 }
                 beta = 1
             }
-            S.gemm(transA: false, transB: true, m: rows, n: outF, k: inF, alpha: 1, a: xp.baseAddress!, lda: inF,
-                   b: wp.baseAddress!, ldb: inF, beta: beta, c: yp, ldc: outF)
+            parallelGemm(transA: false, transB: true, m: rows, n: outF, k: inF, alpha: 1, a: xp.baseAddress!, lda: inF,
+                         b: wp.baseAddress!, ldb: inF, beta: beta, c: yp, ldc: outF)
         }
     } }
     let out = TensorOf(shape: outShape, data: y)
@@ -67,12 +81,12 @@ public func linear<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
         out.attach([x, weight] + (bias.map { [$0] } ?? [])) { dout in
             x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in dout.withUnsafeBufferPointer { dp in
                 x.accumulateGrad { dx in  // dx (rows,in) += dy (rows,out) · W (out,in)
-                    S.gemm(transA: false, transB: false, m: rows, n: inF, k: outF, alpha: 1, a: dp.baseAddress!, lda: outF,
-                           b: wp.baseAddress!, ldb: inF, beta: 1, c: dx, ldc: inF)
+                    parallelGemm(transA: false, transB: false, m: rows, n: inF, k: outF, alpha: 1, a: dp.baseAddress!, lda: outF,
+                                 b: wp.baseAddress!, ldb: inF, beta: 1, c: dx, ldc: inF)
                 }
                 weight.accumulateGrad { dweight in  // dW (out,in) += dyᵀ (out,rows) · x (rows,in)
-                    S.gemm(transA: true, transB: false, m: outF, n: inF, k: rows, alpha: 1, a: dp.baseAddress!, lda: outF,
-                           b: xp.baseAddress!, ldb: inF, beta: 1, c: dweight, ldc: inF)
+                    parallelGemm(transA: true, transB: false, m: outF, n: inF, k: rows, alpha: 1, a: dp.baseAddress!, lda: outF,
+                                 b: xp.baseAddress!, ldb: inF, beta: 1, c: dweight, ldc: inF)
                 }
                 bias?.accumulateGrad { dbias in  // fixed row order
                     for r in 0..<rows { for o in 0..<outF { dbias[o] += dp[r * outF + o] } }

@@ -18,6 +18,7 @@ public enum BLASRuntime {
         public var core: String
         /// How the core was chosen (`detected by OpenBLAS`, `set by user`, `selected Haswell (OpenBLAS detected Prescott)`, …).
         public var selection: String
+        /// The engine's threads (OpenBLAS itself runs single-threaded inside each of them).
         public var threads: Int
         public var checkPassed: Bool
         /// Largest |C - C_ref| / (|A||B| scale) over the self-check GEMMs.
@@ -89,7 +90,7 @@ public enum BLASRuntime {
                 FileHandle.standardError.write(Data((msg + " even with the fallback; results may be wrong\n").utf8))
             }
         }
-        let s = Status(core: actual, selection: selection, threads: Int(ck_openblas_threads()),
+        let s = Status(core: actual, selection: selection, threads: Engine.threads,
                        checkPassed: check.passed, checkError: check.maxError,
                        flushToZero: ck_ftz_daz_enabled() != 0, cpuFeatures: cpuFeatures())
         status = s
@@ -101,7 +102,7 @@ public enum BLASRuntime {
         if let status { return status }
         let check = selfCheck()
         return Status(core: String(cString: ck_openblas_corename()), selection: "detected by OpenBLAS",
-                      threads: Int(ck_openblas_threads()), checkPassed: check.passed, checkError: check.maxError,
+                      threads: Engine.threads, checkPassed: check.passed, checkError: check.maxError,
                       flushToZero: ck_ftz_daz_enabled() != 0, cpuFeatures: cpuFeatures())
     }
 
@@ -177,28 +178,33 @@ public enum BLASRuntime {
         return (passed, worst)
     }
 
-    /// Sets OpenBLAS's thread count (n ≥ 1).
+    /// Sets the engine's thread count (n ≥ 1): `Engine.setThreads`. OpenBLAS itself stays at one
+    /// thread; the engine splits GEMMs across its own threads.
     public static func setThreads(_ n: Int) {
-        ck_openblas_set_threads(Int32(n))
-        status?.threads = Int(ck_openblas_threads())
+        Engine.setThreads(n)
+        status?.threads = Engine.threads
     }
 
-    public static var threads: Int { Int(ck_openblas_threads()) }
+    /// The engine's thread count (`Engine.threads`).
+    public static var threads: Int { Engine.threads }
 
     /// Call at the start of every worker thread that does numeric work: turns on FTZ/DAZ for it
     /// (the mode is per thread; denormals made a DPO step up to 13× slower).
     public static func prepareWorkerThread() { ck_enable_ftz_daz() }
 
-    /// sgemm throughput at n×n×n in GFLOP/s (2n³ flops per call): one warm-up call, then
-    /// repeated calls for about `seconds`, best of the repetitions.
+    /// sgemm throughput at n×n×n in GFLOP/s (2n³ flops per call), split over the engine's threads
+    /// as the ops split it (`parallelGemm`): one warm-up call, then repeated calls for about
+    /// `seconds`, best of the repetitions.
     public static func sgemmGFLOPS(n: Int = 1024, seconds: Double = 1.0) -> Double {
         var rng = RandomStream(seed: 1)
         let a = (0..<(n * n)).map { _ in Float(rng.uniform(-1, 1)) }
         let b = (0..<(n * n)).map { _ in Float(rng.uniform(-1, 1)) }
         var c = [Float](repeating: 0, count: n * n)
         let run = {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n),
-                        1, a, Int32(n), b, Int32(n), 0, &c, Int32(n))
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                parallelGemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: ap.baseAddress!, lda: n,
+                             b: bp.baseAddress!, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
+            } } }
         }
         run()
         var best = 0.0

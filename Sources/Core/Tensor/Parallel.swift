@@ -1,5 +1,5 @@
-// The engine's one thread setting (OpenBLAS threads + our own loops), deterministic parallel loops
-// with fixed chunk partitioning, and reusable scratch buffers for im2col and friends.
+// The engine's one thread setting (OpenBLAS stays single-threaded), deterministic parallel loops and
+// GEMM splits with fixed partitioning, and reusable scratch buffers for im2col and friends.
 import CKernels
 import Dispatch
 #if canImport(Glibc)
@@ -7,22 +7,31 @@ import Glibc
 #endif
 
 /// Global engine settings. Ops parallelise inside; grad mode and scratch space are per thread.
+///
+/// OpenBLAS itself always runs single-threaded: every GEMM executes on the thread that calls it,
+/// and the engine splits work across its own threads with partitions fixed by the shapes and the
+/// thread count (`parallelFor`, `parallelGemm`, conv2d by samples). OpenBLAS 0.3.21 rounds
+/// differently at 1 and 2 threads, and its pool blocks when two threads call it at once; with
+/// OpenBLAS at one thread, concurrent GEMMs (a sampler beside a trainer, parallel tests) are safe
+/// and a result depends only on the engine's thread count.
 public enum Engine {
     private static var _threads: Int = {
         let n = Int(ck_openblas_threads())
+        ck_openblas_set_threads(1)
         ck_enable_ftz_daz()
         return max(1, n)
     }()
 
-    /// Threads used by OpenBLAS GEMMs and by the engine's own loops (default: OpenBLAS's count).
+    /// Threads used by the engine's loops and GEMM splits (default: OpenBLAS's count at startup,
+    /// i.e. `OPENBLAS_NUM_THREADS` or the number of cores).
     public static var threads: Int { _threads }
 
-    /// Sets the thread count for both OpenBLAS and the engine's loops, and enables FTZ/DAZ on the
+    /// Sets the engine's thread count (OpenBLAS stays at one thread), and enables FTZ/DAZ on the
     /// calling thread. Results are bit-identical for a given thread count.
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "Engine.setThreads: thread count must be ≥ 1, got \(n)")
         _threads = n
-        ck_openblas_set_threads(Int32(n))
+        ck_openblas_set_threads(1)
         ck_enable_ftz_daz()
     }
 
@@ -41,6 +50,45 @@ func parallelFor(_ n: Int, grain: Int = 16_384, _ body: (Range<Int>) -> Void) {
     DispatchQueue.concurrentPerform(iterations: chunks) { c in
         ck_enable_ftz_daz()
         body((n * c / chunks)..<(n * (c + 1) / chunks))
+    }
+}
+
+/// Splits `0..<n` into `chunks` contiguous parts aligned to multiples of `align` (the last part
+/// takes the remainder); part `c` of the fixed partition.
+@inline(__always)
+func alignedPart(_ n: Int, _ c: Int, _ chunks: Int, align: Int) -> Range<Int> {
+    let units = (n + align - 1) / align
+    return min(n, units * c / chunks * align)..<min(n, units * (c + 1) / chunks * align)
+}
+
+/// C = alpha · op(A) · op(B) + beta · C (row-major, as `TensorScalar.gemm`) split over the engine's
+/// threads: C's columns in blocks of 16 when N ≥ M, its rows in blocks of 8 otherwise. Each thread
+/// computes whole dot products over the full K, so the split changes no element's summation —
+/// only which thread computes it. Small products (< 2¹⁸ multiply-adds) run on the calling thread.
+func parallelGemm<S: TensorScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: S,
+                                   a: UnsafePointer<S>, lda: Int, b: UnsafePointer<S>, ldb: Int,
+                                   beta: S, c: UnsafeMutablePointer<S>, ldc: Int) {
+    let byColumns = n >= m
+    let chunks = min(Engine.threads, (byColumns ? n / 16 : m / 8), max(1, m * n * k >> 18))
+    if chunks <= 1 {
+        S.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+               beta: beta, c: c, ldc: ldc)
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: chunks) { part in
+        ck_enable_ftz_daz()
+        if byColumns {  // C[:, j0..<j1] = op(A) · op(B)[:, j0..<j1]
+            let r = alignedPart(n, part, chunks, align: 16)
+            if r.isEmpty { return }
+            S.gemm(transA: transA, transB: transB, m: m, n: r.count, k: k, alpha: alpha, a: a, lda: lda,
+                   b: b + (transB ? r.lowerBound * ldb : r.lowerBound), ldb: ldb, beta: beta, c: c + r.lowerBound, ldc: ldc)
+        } else {        // C[i0..<i1, :] = op(A)[i0..<i1, :] · op(B)
+            let r = alignedPart(m, part, chunks, align: 8)
+            if r.isEmpty { return }
+            S.gemm(transA: transA, transB: transB, m: r.count, n: n, k: k, alpha: alpha,
+                   a: a + (transA ? r.lowerBound : r.lowerBound * lda), lda: lda, b: b, ldb: ldb,
+                   beta: beta, c: c + r.lowerBound * ldc, ldc: ldc)
+        }
     }
 }
 

@@ -38,7 +38,7 @@ struct VersionCommand: ParsableCommand {
         return [
             "semidpo \(SemidpoVersion.string)",
             "BLAS core:     \(s.core), \(BLASRuntime.kernelClass(of: s.core)) kernels (\(s.selection))",
-            "BLAS threads:  \(BLASRuntime.threads)",
+            "threads:       \(BLASRuntime.threads) (the engine's; OpenBLAS runs single-threaded inside each)",
             "self-check:    \(s.checkText)",
             "CPU:           \(s.cpuFeatures)",
             "FTZ/DAZ:       \(s.flushToZero ? "on" : "off")",
