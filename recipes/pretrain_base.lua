@@ -1,6 +1,7 @@
--- Pretrains the base text-to-image model (SPEC §4 reference UNet) on the world's mixed-quality renders,
--- then writes a sample grid and an oracle quality report (model samples beside the renders it learned from).
---   semidpo run recipes/pretrain_base.lua [--set steps=1500] [--set install=true]
+-- Pretrains the base text-to-image model (SPEC §4 reference UNet) on the world's mixed-quality renders
+-- (a web-like mix: the grammar's 40% single-object prompts, mostly-aligned content, aesthetics and detail
+-- fully mixed), then writes a sample grid and an oracle quality report (model samples beside world renders).
+--   semidpo run recipes/pretrain_base.lua --threads 1 [--set steps=2400] [--set install=true]
 -- install=true copies the shipped weights to models/base.safetensors and the grid to docs/img/.
 local semidpo = require "semidpo"
 local args = semidpo.args
@@ -8,7 +9,7 @@ local diffusion = semidpo.diffusion
 
 local settings = {
   config = args.config or (semidpo.recipe_dir .. "/configs/unet.yaml"),
-  steps = args.steps or 1500,
+  steps = args.steps or 2400,
   batch_size = args.batch_size or 32,
   lr = args.lr or 2e-3,
   warmup = args.warmup or 100,
@@ -16,6 +17,10 @@ local settings = {
   ema = args.ema or 0.995,
   dropout = args.dropout or 0.1,
   prompts = args.prompts or 20000,       -- distinct training prompts of the world (seed world_seed)
+  single_share = args.single_share or 0.4,  -- share of renders from single-object prompts (the grammar's own
+                                         -- 40%; the distinct-prompt list alone holds only ~11%, see below)
+  alignment_min = args.alignment_min or 0.5,  -- renders' alignment latent ~ U(alignment_min, 1): a mostly-aligned
+                                         -- web-like mix (0 = the world's U(0, 1)); aesthetics, detail stay U(0, 1)
   world_seed = args.world_seed or 0,
   seed = semidpo.seed,                   -- model init, render draws, timesteps, noise, dropout
   checkpoint_every = args.checkpoint_every or 250,
@@ -32,13 +37,33 @@ for k in pairs(args) do
 end
 print(semidpo.inspect(settings))
 
--- 1. Model and pretraining.
+-- 1. Training prompt mix. `training_prompts(n)` lists n *distinct* texts; single-object texts are few
+-- (a few thousand wordings), so in the first 20,000 only ~11% are single-object although the grammar
+-- draws 40%. Large single objects are where shape is visible at 16×16, so the mix restores the
+-- grammar's share by repeating the single-object texts (the source draws uniformly from the list).
+local all = semidpo.world.training_prompts(settings.prompts, settings.world_seed)
+local singles, pairs_ = {}, {}
+for _, p in ipairs(all) do
+  local two = p:find(" and ") or p:find("left of") or p:find("right of") or p:find(" above ") or p:find(" below ")
+  if two then pairs_[#pairs_ + 1] = p else singles[#singles + 1] = p end
+end
+local train_prompts = all
+if settings.single_share > 0 and #singles > 0 and #pairs_ > 0 then
+  local copies = math.max(1, math.floor(settings.single_share / (1 - settings.single_share) * #pairs_ / #singles + 0.5))
+  train_prompts = {}
+  for _, p in ipairs(pairs_) do train_prompts[#train_prompts + 1] = p end
+  for _ = 1, copies do for _, p in ipairs(singles) do train_prompts[#train_prompts + 1] = p end end
+  print(string.format("prompt mix: %d two-object + %d single-object texts ×%d = %.1f%% single-object renders",
+    #pairs_, #singles, copies, 100 * copies * #singles / #train_prompts))
+end
+
+-- 2. Model and pretraining.
 local model = diffusion.new{config = settings.config, seed = settings.seed}
 local t0 = semidpo.clock()
 local run = diffusion.pretrain{
-  model = model, steps = settings.steps, batch_size = settings.batch_size, lr = settings.lr,
+  model = model, latents = {alignment = {settings.alignment_min, 1}}, steps = settings.steps, batch_size = settings.batch_size, lr = settings.lr,
   warmup = settings.warmup, lr_decay = settings.lr_decay, ema = settings.ema, dropout = settings.dropout,
-  prompts = settings.prompts, world_seed = settings.world_seed, seed = settings.seed,
+  prompts = train_prompts, world_seed = settings.world_seed, seed = settings.seed,
   checkpoint_every = settings.checkpoint_every, resume = settings.resume, log = "pretrain",
 }
 local train_seconds = semidpo.clock() - t0
@@ -55,6 +80,7 @@ end
 local meta = {
   recipe = "recipes/pretrain_base.lua", seed = settings.seed, steps = run.steps, batch_size = settings.batch_size,
   lr = settings.lr, ema = settings.ema, weights = settings.ship, prompts = settings.prompts,
+  single_share = settings.single_share, alignment_min = settings.alignment_min,
   world_seed = settings.world_seed, train_seconds = string.format("%.1f", train_seconds),
 }
 local base_path = shipped:save("base.safetensors", meta)

@@ -41,6 +41,22 @@ import Testing
         #expect(Set(batch.prompts).count > 25)
     }
 
+    @Test func latentRangesNarrowTheMixAndTheWorldRangeChangesNothing() throws {
+        let world = try RenderSource(prompts: prompts, seed: 5).batch(step: 2, size: 8)
+        let explicit = try RenderSource(prompts: prompts, seed: 5, latents: try LatentRanges(alignment: 0...1)).batch(step: 2, size: 8)
+        #expect(world.images.data == explicit.images.data && world.prompts == explicit.prompts)
+        let aligned = try RenderSource(prompts: prompts, seed: 5, latents: try LatentRanges(alignment: 0.8...1))
+        var scratch: [Float] = []
+        for i in 0..<40 {
+            let q = aligned.render(step: 0, index: i, into: &scratch).quality
+            #expect(q.alignment >= 0.8 && q.alignment <= 1 && q.aesthetics >= 0 && q.aesthetics <= 1)
+        }
+        let fixed = try RenderSource(prompts: prompts, seed: 5, latents: try LatentRanges(alignment: 1...1, aesthetics: 1...1, detail: 1...1))
+        let q = fixed.render(step: 0, index: 0, into: &scratch).quality
+        #expect(q.alignment == 1 && q.aesthetics == 1 && q.detail == 1 && q.errors.isEmpty && q.blur == 0 && q.grain == 0)
+        #expect(throws: CoreError("latent ranges: 'detail' must lie in [0, 1], got 0.5…1.5")) { try LatentRanges(detail: 0.5...1.5) }
+    }
+
     @Test func referenceRendersAreDeterministicAndErrorsNameTheProblem() throws {
         let scenes = prompts.prefix(6).map(\.scene)
         let a = try RenderSource.referenceRenders(of: scenes, seed: 2, threads: 2)

@@ -107,6 +107,8 @@ private func diffusionError(_ code: String) -> LuaError? {
             local ev = D.evaluate{model = m, prompts = {"a red circle", {text = "a blue square"}, "two green rings"},
                                   steps = 2, guidance = 3, seed = 4}
             local rd = D.evaluate_renders{prompts = "hpsv2", count = 12, seed = 1}
+            local perfect = D.evaluate_renders{prompts = "hpsv2", count = 12, seed = 1, latents = {alignment = 1, aesthetics = 1, detail = 1}}
+            assert(perfect.overall > rd.overall and perfect.colour_correct == 1, "perfect renders score higher")
             return run.steps, run.start_step, run.final_loss, tostring(run.ema), resumed.start_step, resumed.steps,
                    ev.count, ev.overall, ev.colour_correct, ev.chance_colour, rd.count, rd.colour_correct, rd.overall,
                    m:config().channels[2], m:parameter_count() == again:parameter_count()
@@ -156,6 +158,10 @@ private func diffusionError(_ code: String) -> LuaError? {
         #expect(e9?.message.contains("unknown suite 'partii'") == true, "\(e9?.message ?? "no error")")
         let e10 = diffusionError("D.new{config = tiny, sed = 1}")
         #expect(e10?.message.contains("unknown option 'sed'") == true, "\(e10?.message ?? "no error")")
+        let eLatent1 = diffusionError("D.evaluate_renders{prompts = 'hpsv2', count = 2, latents = {alignmnt = 1}}")
+        #expect(eLatent1?.message.contains("option 'latents': unknown dimension 'alignmnt'") == true, "\(eLatent1?.message ?? "no error")")
+        let eLatent2 = diffusionError("D.evaluate_renders{prompts = 'hpsv2', count = 2, latents = {detail = {0.5, 1.5}}}")
+        #expect(eLatent2?.message.contains("option 'latents': latent ranges: 'detail' must lie in [0, 1]") == true, "\(eLatent2?.message ?? "no error")")
         let e11 = diffusionError("local m = D.new{config = tiny}\nm:release()\nm:summary()")
         #expect(e11?.message.contains("cannot use Model after it has been released") == true, "\(e11?.message ?? "no error")")
         let e12 = diffusionError("D.pretrain{model = D.new{config = tiny}, steps = 1, prompts = {'a red circle', 'a red'}}")

@@ -42,7 +42,15 @@ public struct QualityParams: Equatable, Sendable {
 
     /// Draws independent latents (uniform on [0, 1]) and the degradations they imply.
     public static func random(for scene: SceneSpec, _ rng: inout RandomStream) -> QualityParams {
-        var q = QualityParams(alignment: rng.uniform(), aesthetics: rng.uniform(), detail: rng.uniform())
+        random(for: scene, &rng, latents: .world)
+    }
+
+    /// Draws each latent uniformly on its range in `latents` (latent = lo + (hi − lo)·u, the same three
+    /// uniforms as `random(for:_:)`, so `.world` gives exactly the world's draws) and the degradations
+    /// they imply.
+    public static func random(for scene: SceneSpec, _ rng: inout RandomStream, latents: LatentRanges) -> QualityParams {
+        let ua = rng.uniform(), ue = rng.uniform(), ud = rng.uniform()
+        var q = QualityParams(alignment: latents.alignment.at(ua), aesthetics: latents.aesthetics.at(ue), detail: latents.detail.at(ud))
         q.applyDegradations(for: scene, &rng)
         return q
     }
@@ -79,6 +87,27 @@ public struct QualityParams: Equatable, Sendable {
         let e = errors.map { "[\($0.group),\"\($0.error.rawValue)\"]" }.joined(separator: ",")
         return "{\"alignment\":\(f(alignment)),\"aesthetics\":\(f(aesthetics)),\"detail\":\(f(detail)),\"errors\":[\(e)],\"size\":\(f(sizeFactor)),\"jitter\":\(f(jitter)),\"contrast\":\(f(contrast)),\"bg_saturation\":\(f(backgroundSaturation)),\"blur\":\(f(blur)),\"grain\":\(f(grain)),\"jagged\":\(f(jagged))}"
     }
+}
+
+/// The ranges the three quality latents are drawn from (uniformly). `.world` = [0, 1] each, the
+/// world's own distribution (datasets, evaluation renders); a pretraining recipe may narrow one,
+/// e.g. alignment in [0.8, 1] for a mostly-aligned data mix, or fix it (lo = hi).
+public struct LatentRanges: Equatable, Sendable {
+    public var alignment: ClosedRange<Double>
+    public var aesthetics: ClosedRange<Double>
+    public var detail: ClosedRange<Double>
+    public init(alignment: ClosedRange<Double> = 0...1, aesthetics: ClosedRange<Double> = 0...1, detail: ClosedRange<Double> = 0...1) throws {
+        for (name, r) in [("alignment", alignment), ("aesthetics", aesthetics), ("detail", detail)] where r.lowerBound < 0 || r.upperBound > 1 {
+            throw CoreError("latent ranges: '\(name)' must lie in [0, 1], got \(r.lowerBound)…\(r.upperBound)")
+        }
+        self.alignment = alignment; self.aesthetics = aesthetics; self.detail = detail
+    }
+    public static let world = try! LatentRanges()
+}
+
+extension ClosedRange where Bound == Double {
+    /// lo + (hi − lo)·u (exactly u on 0…1).
+    @inline(__always) func at(_ u: Double) -> Double { lowerBound == 0 && upperBound == 1 ? u : lowerBound + (upperBound - lowerBound) * u }
 }
 
 /// One drawn object instance (coordinates in pixels).

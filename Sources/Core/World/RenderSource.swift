@@ -4,7 +4,8 @@ import Foundation
 
 /// A `PretrainDataSource` over the world's renders. Image i of step s uses the stream
 /// `RandomKey(seed)/"render"/s/i`: first the prompt index ⌊U·M⌋ over the M prompts, then
-/// `QualityParams.random` (alignment, aesthetics, detail latents ~ U(0, 1) and their degradations),
+/// `QualityParams.random` (alignment, aesthetics, detail latents ~ U(0, 1) — or on narrower `latents`
+/// ranges — and their degradations),
 /// then the renderer's own draws. So a batch depends on (seed, step, size) only — not on threads or
 /// on earlier steps — which is what bit-exact resume needs.
 public struct RenderSource: PretrainDataSource, Sendable {
@@ -13,14 +14,17 @@ public struct RenderSource: PretrainDataSource, Sendable {
     public let renderer: Renderer
     /// Threads rendering a batch (contiguous, fixed partition; the output does not depend on it).
     public let threads: Int
+    /// Ranges of the quality latents (default: the world's, U(0, 1) each) — the pretraining data mix.
+    public let latents: LatentRanges
 
-    public init(prompts: [Prompt], seed: UInt64, imageSize: Int = 16, threads: Int = 2) throws {
+    public init(prompts: [Prompt], seed: UInt64, imageSize: Int = 16, threads: Int = 2, latents: LatentRanges = .world) throws {
         guard !prompts.isEmpty else { throw CoreError("render source: no prompts") }
         guard threads >= 1 else { throw CoreError("render source: threads must be ≥ 1, got \(threads)") }
         self.prompts = prompts
         self.seed = seed
         self.renderer = try Renderer(size: imageSize)
         self.threads = threads
+        self.latents = latents
     }
 
     public var imageSize: Int { renderer.size }
@@ -32,7 +36,7 @@ public struct RenderSource: PretrainDataSource, Sendable {
         var rng = RandomStream(RandomKey(seed: seed).child("render").child(UInt64(step)).child(UInt64(index)))
         let p = rng.int(prompts.count)
         let scene = prompts[p].scene
-        let q = QualityParams.random(for: scene, &rng)
+        let q = QualityParams.random(for: scene, &rng, latents: latents)
         renderer.render(scene, quality: q, &rng, into: &out)
         return (p, q)
     }
@@ -55,15 +59,16 @@ public struct RenderSource: PretrainDataSource, Sendable {
     }
 
     /// One mixed-quality render of each of `scenes` (image i from `RandomKey(seed)/"reference"/i`,
-    /// the same quality distribution as training) — the "renders it learned from" that evaluation
-    /// puts beside the model's samples. Returns (N, 3, S, S) flat.
-    public static func referenceRenders(of scenes: [SceneSpec], seed: UInt64, imageSize: Int = 16, threads: Int = 2) throws -> [Float] {
+    /// the world's quality distribution unless `latents` narrows it) — the "renders it learned from"
+    /// that evaluation puts beside the model's samples. Returns (N, 3, S, S) flat.
+    public static func referenceRenders(of scenes: [SceneSpec], seed: UInt64, imageSize: Int = 16, threads: Int = 2,
+                                        latents: LatentRanges = .world) throws -> [Float] {
         let renderer = try Renderer(size: imageSize)
         let d = 3 * imageSize * imageSize
         var data = [Float](repeating: 0, count: scenes.count * d)
         parallel(count: scenes.count, threads: threads) { i, scratch in
             var rng = RandomStream(RandomKey(seed: seed).child("reference").child(UInt64(i)))
-            let q = QualityParams.random(for: scenes[i], &rng)
+            let q = QualityParams.random(for: scenes[i], &rng, latents: latents)
             renderer.render(scenes[i], quality: q, &rng, into: &scratch)
             return (0, scratch)
         } store: { i, _, image in

@@ -327,17 +327,44 @@ private func model_loss(_ L: OpaquePointer?) -> Int32 {
 
 private let pretrainOptions = ["model", "steps", "batch_size", "lr", "warmup", "ema", "prompts", "world_seed", "seed",
                                "checkpoint_every", "checkpoint_dir", "resume", "log", "dropout", "weight_decay", "grad_clip",
-                               "lr_decay", "min_lr_factor", "beta1", "beta2", "threads"]
+                               "lr_decay", "min_lr_factor", "beta1", "beta2", "threads", "latents"]
+
+/// Option `latents = {alignment = {lo, hi} | v, aesthetics = …, detail = …}`: the ranges the renders'
+/// quality latents are drawn from (a number fixes the latent); absent dimensions keep [0, 1].
+private func latentRanges(_ o: LuaOptions, _ args: LuaArgs) throws -> LatentRanges {
+    guard let v = o.values["latents"] else { return .world }
+    guard let d = v as? [String: Any] else {
+        throw args.error(1, "option 'latents': expected a table {alignment =, aesthetics =, detail =}, got \(LuaOptions.luaTypeName(of: v))")
+    }
+    var ranges: [String: ClosedRange<Double>] = [:]
+    for (key, value) in d {
+        guard ["alignment", "aesthetics", "detail"].contains(key) else {
+            throw args.error(1, "option 'latents': unknown dimension '\(key)' (alignment, aesthetics, detail)")
+        }
+        func num(_ x: Any) -> Double? { (x as? Double) ?? (x as? Int).map(Double.init) }
+        if let x = num(value) { ranges[key] = x...x; continue }
+        guard let a = value as? [Any], a.count == 2, let lo = num(a[0]), let hi = num(a[1]), lo <= hi else {
+            throw args.error(1, "option 'latents': '\(key)' must be a number or {lo, hi} with lo ≤ hi")
+        }
+        ranges[key] = lo...hi
+    }
+    do {
+        return try LatentRanges(alignment: ranges["alignment"] ?? 0...1, aesthetics: ranges["aesthetics"] ?? 0...1,
+                                detail: ranges["detail"] ?? 0...1)
+    } catch let e as CoreError { throw args.error(1, "option 'latents': \(e.message)") }
+}
 
 /// `semidpo.diffusion.pretrain{model =, steps =, batch_size = 32, lr = 1e-3, warmup = 100, ema = 0,
 /// prompts = 5000, world_seed = 0, seed = 0, checkpoint_every = 500, checkpoint_dir = "pretrain",
 /// resume = path, log = "pretrain", dropout = 0.1, weight_decay = 0, grad_clip = 1,
-/// lr_decay = "constant"|"cosine", min_lr_factor = 0.1, beta1 = 0.9, beta2 = 0.999}
+/// lr_decay = "constant"|"cosine", min_lr_factor = 0.1, beta1 = 0.9, beta2 = 0.999,
+/// latents = {alignment = {lo, hi}, aesthetics = …, detail = …}}
 /// -> {steps, start_step, final_loss, recent_loss, seconds, images_per_second, checkpoint, model_path, ema}`
 ///
 /// Trains `model` in place on `RenderSource`: mixed-quality renders of the first `prompts` training
 /// prompts of `PromptSuites(seed: world_seed)` (or of a given list of prompt strings), drawn per
-/// (seed, step). `checkpoint_dir` (in the run directory) gets checkpoint.safetensors every
+/// (seed, step), each quality latent uniform on its `latents` range (default [0, 1], the world's own
+/// mix). `checkpoint_dir` (in the run directory) gets checkpoint.safetensors every
 /// `checkpoint_every` steps, then model.safetensors (+ model_ema.safetensors); `log` gets
 /// `<log>.csv` and `<log>.svg`. `resume` = a checkpoint file or directory to continue from.
 /// `ema` (the EMA decay, 0 = none) also returns the EMA weights as a second Model.
@@ -386,7 +413,8 @@ private func diffusion_pretrain(_ L: OpaquePointer?) -> Int32 {
         // Every prompt must tokenize before hours of training start.
         _ = try model.tokenize(prompts.map(\.text))
         let threads = try o.integer("threads", default: max(1, Engine.threads))
-        let source = try RenderSource(prompts: prompts, seed: UInt64(seed), imageSize: model.config.imageSize, threads: max(1, threads))
+        let source = try RenderSource(prompts: prompts, seed: UInt64(seed), imageSize: model.config.imageSize, threads: max(1, threads),
+                                      latents: try latentRanges(o, args))
 
         let dir = try args.run.resolve(try o.string("checkpoint_dir", default: "pretrain"))
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -503,18 +531,19 @@ private func diffusion_evaluate(_ L: OpaquePointer?) -> Int32 {
 }
 
 /// `semidpo.diffusion.evaluate_renders{prompts = list_or_suite_name, count =, world_seed = 0, size = 500,
-/// seed = 0, image_size = 16} -> the same table as `evaluate`` for one mixed-quality world render per
-/// prompt (random quality latents, the pretraining distribution; image i from (seed, i)).
+/// seed = 0, image_size = 16, latents = {…}} -> the same table as `evaluate`` for one mixed-quality world
+/// render per prompt (random quality latents, the pretraining distribution; image i from (seed, i));
+/// `latents` narrows or fixes them as in `pretrain` (e.g. all 1: perfect renders, the oracle's ceiling).
 private func diffusion_evaluate_renders(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "evaluate_renders") { args in
-        let o = try args.options(1, allowed: ["prompts", "count", "world_seed", "size", "seed", "image_size"])
+        let o = try args.options(1, allowed: ["prompts", "count", "world_seed", "size", "seed", "image_size", "latents"])
         let prompts = try evaluationPrompts(o, args)
         let seed = try o.integer("seed", default: 0)
         let imageSize = try o.integer("image_size", default: 16)
         let t0 = Date()
         let threads = max(1, Engine.threads)
         let images = try RenderSource.referenceRenders(of: prompts.map(\.scene), seed: UInt64(truncatingIfNeeded: seed),
-                                                       imageSize: imageSize, threads: threads)
+                                                       imageSize: imageSize, threads: threads, latents: try latentRanges(o, args))
         let report = try SampleEval.evaluate(images: images, scenes: prompts.map(\.scene), size: imageSize, threads: threads)
         try args.push(reportTable(report, seconds: Date().timeIntervalSince(t0)))
         return 1
