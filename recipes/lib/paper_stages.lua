@@ -94,15 +94,18 @@ local function finetune(c, dir, init, reference, pair_set, steps, extra)
            mean_accuracy_last_tenth = summary.mean_accuracy_last_tenth }
 end
 
+--- Training steps of the baselines: `baseline_steps` when set, otherwise `steps` (one Semi-DPO iteration's).
+function P.baseline_steps(c) return c.baseline_steps or c.steps end
+
 --- Diffusion-DPO ("dpo") or Diffusion-KTO ("kto") on every pair with its human label, from the base model.
 function P.baseline(c, objective)
   return stage{
     name = objective,
-    settings = { data = data_settings(c), train = train_settings(c), steps = c.steps, objective = objective },
+    settings = { data = data_settings(c), train = train_settings(c), steps = P.baseline_steps(c), objective = objective },
     inputs = { base = c.base },
     run = function(dir)
       local base = load_frozen(c.base)
-      return finetune(c, dir, base, base, P.dataset(c):pairs(), c.steps, { objective = objective })
+      return finetune(c, dir, base, base, P.dataset(c):pairs(), P.baseline_steps(c), { objective = objective })
     end,
   }
 end
@@ -216,8 +219,8 @@ local function metric_columns(c)
 end
 
 local function heading(c)
-  return string.format("%d prompts per suite, DDIM-%d, guidance %s, seed %d; %d pairs, %d/%d steps",
-                       c.eval_prompts, c.eval_steps, tostring(c.guidance), c.seed, c.pairs, c.steps0, c.steps)
+  return string.format("%d prompts per suite, DDIM-%d, guidance %s, seed %d; %d pairs; steps: baselines %d, Semi-DPO iteration 0 %d, later iterations %d",
+                       c.eval_prompts, c.eval_steps, tostring(c.guidance), c.seed, c.pairs, P.baseline_steps(c), c.steps0, c.steps)
 end
 
 -- Rows "suite / method" with the committee's and the oracle's mean scores.
