@@ -45,6 +45,11 @@ private func recipe(cache: String, file: String, failB: Bool = false) -> String 
         let keyA = first[7] as! String, keyB = first[8] as! String
         #expect(keyA.count == 64 && (first[9] as! String).hasPrefix(cache + "/b/" + keyB.prefix(16)))
         #expect(FileManager.default.fileExists(atPath: cache + "/a/" + keyA.prefix(16) + "/stage.yaml"))
+        // The key also covers the code that ran (this executable's digest) and the thread count.
+        let record = try YAML.load(path: cache + "/a/" + keyA.prefix(16) + "/stage.yaml")
+        #expect(record["inputs"]?["semidpo.executable"]?.stringValue?.hasPrefix("sha256:") == true)
+        #expect(record["inputs"]?["semidpo.threads"]?.stringValue == "threads:\(Engine.threads)")
+        #expect(keyA != (try StageKey.key(name: "a", settings: ["n": 1, "lr": 2e-5, "nested": ["x": "1"]] as [String: Any], inputs: [:])))
 
         // Second run: nothing recomputed, the same outputs come back from stage.yaml.
         let second = try runFresh(recipe(cache: cache, file: file), out: dir + "/run2", args: ["cache": cache])

@@ -43,7 +43,7 @@ private func resolveInput(_ value: Any, path: String) throws -> Any {
 /// -> {name =, key =, dir =, cached =, seconds =, outputs =}`
 ///
 /// key = sha256 of the canonical text of {name, settings, inputs resolved to file digests and upstream
-/// keys} (`StageKey`). The stage lives in `<cache>/<name>/<first 16 hex digits of key>/`; `cache`
+/// keys, plus the executable's digest and the engine's thread count} (`StageKey`). The stage lives in `<cache>/<name>/<first 16 hex digits of key>/`; `cache`
 /// defaults to `--set cache=…`, else `cache` (relative to the current directory). When that directory
 /// holds `stage.yaml` the stage is finished: its recorded outputs are returned and `run` is not
 /// called. Otherwise any leftover of an interrupted run is removed, `run(dir)` is called, and
@@ -71,9 +71,22 @@ private func stage_run(_ L: OpaquePointer?) -> Int32 {
         case let raw?:
             throw args.error(1, "option 'inputs': expected a table of name = path or stage, got \(LuaOptions.luaTypeName(of: raw))")
         }
+        inputs["semidpo.executable"] = try executableFingerprint()
+        inputs["semidpo.threads"] = "threads:\(Engine.threads)"
         return try finishStage(args, o, name: name, settings: settings, inputs: inputs)
     }
 }
+
+/// `sha256:<hex>` of the running semidpo executable, computed once per process: a rebuilt engine (or
+/// any other code change) gives new keys, so a cache never answers for code that did not compute it.
+private func executableFingerprint() throws -> String {
+    if let known = executableDigest.value { return known }
+    let digest = try StageKey.fingerprint(path: URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path)
+    executableDigest.value = digest
+    return digest
+}
+private final class Memo: @unchecked Sendable { var value: String? }
+private let executableDigest = Memo()
 
 private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, settings: Any, inputs: [String: Any]) throws -> Int32 {
     guard let run = try o.function("run") else { throw args.error(1, "option 'run' (a function(dir)) is required") }
