@@ -25,6 +25,8 @@ local settings = {
   seed = semidpo.seed,                   -- model init, render draws, timesteps, noise, dropout
   checkpoint_every = args.checkpoint_every or 250,
   resume = args.resume,                  -- a checkpoint file or directory to continue from
+  loss_weighting = args.loss_weighting or "none",  -- "none" (L_simple) or "min_snr" (min-SNR-γ, Hang et al. 2023)
+  min_snr_gamma = args.min_snr_gamma or 5,
   ship = args.ship or "ema",             -- which weights to ship: "ema" or "raw" (raw for runs under ~1,000 steps:
                                          -- the EMA still holds 0.995^n of the random init)
   eval_count = args.eval_count or 200,   -- prompts per evaluation suite
@@ -65,6 +67,7 @@ local run = diffusion.pretrain{
   warmup = settings.warmup, lr_decay = settings.lr_decay, ema = settings.ema, dropout = settings.dropout,
   prompts = train_prompts, world_seed = settings.world_seed, seed = settings.seed,
   checkpoint_every = settings.checkpoint_every, resume = settings.resume, log = "pretrain",
+  loss_weighting = settings.loss_weighting, min_snr_gamma = settings.min_snr_gamma,
 }
 local train_seconds = semidpo.clock() - t0
 print(string.format("pretrained %d steps (from %d) in %.1f s, %.1f images/s; loss %.4f (mean of the last 100)",

@@ -137,6 +137,41 @@ func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> D
         let saved = try DiffusionModel.load(path: dir.appendingPathComponent("a/model_ema.safetensors").path)
         #expect(saved.parameters()[0].1.data == straight.ema!.parameters()[0].1.data)
     }
+
+    @Test func minSNRWeightOnHandComputedValues() throws {
+        // w_t = min(SNR_t, γ)/SNR_t, SNR_t = ᾱ_t/(1 − ᾱ_t).
+        // Linear schedule, T = 2, β = (0.1, 0.5): ᾱ = (0.9, 0.45), SNR = (9, 0.8181…) → w = (5/9, 1) at γ = 5.
+        var config = PretrainConfig()
+        let tiny = try NoiseSchedule(kind: .linear, steps: 2, betaStart: 0.1, betaEnd: 0.5)
+        #expect(config.lossWeight(timestep: 0, schedule: tiny) == 1)        // "none" by default
+        config.lossWeighting = .minSNR
+        #expect(abs(config.lossWeight(timestep: 0, schedule: tiny) - 5.0 / 9.0) < 1e-12)
+        #expect(config.lossWeight(timestep: 1, schedule: tiny) == 1)
+        // SD's schedule, t = 0: ᾱ_0 = 1 − 0.00085, w = 5 · 0.00085 / 0.99915 = 0.0042536155732373 (python: 5*(1-a)/a).
+        #expect(abs(config.lossWeight(timestep: 0, schedule: .stableDiffusion) - 0.0042536155732373) < 1e-12)
+        #expect(config.lossWeight(timestep: 999, schedule: .stableDiffusion) == 1)
+        let parsed = try PretrainConfig(dictionary: ["loss_weighting": "min_snr", "min_snr_gamma": 2.5])
+        #expect(parsed.lossWeighting == .minSNR && parsed.minSNRGamma == 2.5)
+        #expect(throws: CoreError.self) { try PretrainConfig(dictionary: ["loss_weighting": "p2"]) }
+        #expect(throws: CoreError.self) { try PretrainConfig(dictionary: ["min_snr_gamma": 0]) }
+        #expect(PretrainConfig().dictionary["loss_weighting"] == nil)     // default configs serialise as before
+    }
+
+    @Test func minSNRStepLossIsTheWeightedMeanOfPerSampleMSE() throws {
+        // The first step's loss equals mean_i w(t_i) · mse_i recomputed from the same draws (before the update).
+        var config = PretrainConfig()
+        config.batchSize = 4; config.conditioningDropout = 0; config.lossWeighting = .minSNR; config.seed = 3
+        let model = try DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 7)
+        let reference = model.clone()
+        let data = toyImages()
+        let loss = try Pretrainer(model: model, config: config).trainStep(data)
+        let key = RandomKey(seed: 3).child("pretrain").child(0)
+        let ts = (0..<4).map { reference.schedule.sampleTimestep(key.child("t"), UInt64($0)) }
+        let mse = noGrad { reference.perSampleMSE(x0: data.images, noise: Tensor.normal(data.images.shape, key: key.child("noise")),
+                                                  timesteps: ts, tokens: try! reference.tokenize(data.prompts)) }
+        let expected = zip(ts, mse.data).map { config.lossWeight(timestep: $0, schedule: reference.schedule) * Double($1) }.reduce(0, +) / 4
+        #expect(abs(Double(loss) - expected) < 1e-5 * max(1, expected), "\(loss) vs \(expected)")
+    }
 }
 
 /// Passes calls through to a model and records every input and timestep list.

@@ -64,6 +64,17 @@ import Testing
         }
     }
 
+    @Test func scaleShiftResBlockGradients() {
+        // FiLM form: conv2(SiLU(GN2(h) · (1 + W_s e) + W_e e)); inputs, embedding and every parameter.
+        let block = ResBlockOf<Double>(inputChannels: 2, outputChannels: 4, embeddingDimension: 3, groups: 2, scaleShift: true,
+                                       key: RandomKey(seed: 15))
+        #expect(block.parameters().map(\.0).contains("embedding_scale.weight"))
+        let x = leaf([2, 2, 4, 4], seed: 16), e = leaf([2, 3], seed: 17)
+        expectGradients([("x", x), ("e", e)] + block.parameters(), maxPerTensor: 10) { block(x, embedding: e) }
+        let plain = ResBlockOf<Double>(inputChannels: 2, outputChannels: 4, embeddingDimension: 3, groups: 2, key: RandomKey(seed: 15))
+        #expect(plain.parameters().count + 2 == block.parameters().count)
+    }
+
     @Test func copyAndLoadParameters() throws {
         let a = Linear(inputFeatures: 3, outputFeatures: 2, key: RandomKey(seed: 1))
         let b = Linear(inputFeatures: 3, outputFeatures: 2, key: RandomKey(seed: 2))

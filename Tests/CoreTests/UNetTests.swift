@@ -27,6 +27,18 @@ let testVocabulary = ["a", "red", "green", "blue", "circle", "square", "triangle
 }
 
 @Suite struct DiffusionConfigTests {
+    @Test func scaleShiftNormConfigRoundTrip() throws {
+        var c = DiffusionConfig.tiny(vocabulary: testVocabulary)
+        #expect(try !c.json().contains("scale_shift_norm"))               // the reference JSON is unchanged
+        c.scaleShiftNorm = true
+        let back = try DiffusionConfig(json: c.json())
+        #expect(back == c && back.scaleShiftNorm)
+        #expect(try DiffusionConfig(dictionary: ["vocabulary": testVocabulary, "scale_shift_norm": "true"]).scaleShiftNorm)
+        #expect(throws: CoreError.self) { try DiffusionConfig(dictionary: ["vocabulary": testVocabulary, "scale_shift_norm": 2]) }
+        let m = try DiffusionModel(config: c, seed: 1), plain = try DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 1)
+        #expect(m.parameters().count > plain.parameters().count)
+    }
+
     @Test func dictionaryRoundTripAndErrors() throws {
         let config = DiffusionConfig(vocabulary: testVocabulary)
         let back = try DiffusionConfig(json: try config.json())

@@ -12,6 +12,7 @@ import Foundation
 /// | `res_blocks` | ResBlocks per level (down and up) | 2 |
 /// | `attention_resolutions` | resolutions with a self+cross attention block | [8] |
 /// | `attention_heads` | heads in UNet attention | 4 |
+/// | `scale_shift_norm` | ResBlocks take the embedding as FiLM (1 + scale, shift) after GN2 instead of an added bias | false |
 /// | `norm_groups` | GroupNorm groups (divides every channel count) | 8 |
 /// | `time_dimension` | sinusoidal timestep features | 32 |
 /// | `embedding_dimension` | timestep(+prompt) embedding width | 128 |
@@ -31,6 +32,7 @@ public struct DiffusionConfig: Equatable, Sendable {
     public var resBlocks = 2
     public var attentionResolutions = [8]
     public var attentionHeads = 4
+    public var scaleShiftNorm = false
     public var normGroups = 8
     public var timeDimension = 32
     public var embeddingDimension = 128
@@ -60,7 +62,7 @@ public struct DiffusionConfig: Equatable, Sendable {
 
     public static let knownKeys: [String] = [
         "image_size", "image_channels", "channels", "res_blocks", "attention_resolutions", "attention_heads",
-        "norm_groups", "time_dimension", "embedding_dimension", "text_dimension", "text_heads", "text_layers",
+        "scale_shift_norm", "norm_groups", "time_dimension", "embedding_dimension", "text_dimension", "text_heads", "text_layers",
         "text_mlp_ratio", "max_tokens", "vocabulary", "schedule", "timesteps", "beta_start", "beta_end",
     ]
 
@@ -82,6 +84,7 @@ public struct DiffusionConfig: Equatable, Sendable {
         try int("embedding_dimension", &embeddingDimension); try int("text_dimension", &textDimension)
         try int("text_heads", &textHeads); try int("text_layers", &textLayers)
         try int("text_mlp_ratio", &textMLPRatio); try int("max_tokens", &maxTokens)
+        if let v = dictionary["scale_shift_norm"] { scaleShiftNorm = try ConfigValue.bool(v, "scale_shift_norm") }
         if let v = dictionary["schedule"] {
             let name = try ConfigValue.string(v, "schedule")
             guard let kind = NoiseSchedule.Kind(rawValue: name) else {
@@ -133,8 +136,15 @@ public struct DiffusionConfig: Equatable, Sendable {
         catch let e as CoreError { throw CoreError("model config: \(e.message)") }
     }
 
-    /// The config as a dictionary with the keys `init(dictionary:)` reads.
+    /// The config as a dictionary with the keys `init(dictionary:)` reads. `scale_shift_norm` appears
+    /// only when true, so the reference config's JSON (and every checkpoint written before it) is unchanged.
     public var dictionary: [String: Any] {
+        var d = base
+        if scaleShiftNorm { d["scale_shift_norm"] = true }
+        return d
+    }
+
+    private var base: [String: Any] {
         ["image_size": imageSize, "image_channels": imageChannels, "channels": channels, "res_blocks": resBlocks,
          "attention_resolutions": attentionResolutions, "attention_heads": attentionHeads, "norm_groups": normGroups,
          "time_dimension": timeDimension, "embedding_dimension": embeddingDimension, "text_dimension": textDimension,
@@ -171,6 +181,11 @@ enum ConfigValue {
         if let i = v as? Int { return Double(i) }
         if let s = v as? String, let d = Double(s.trimmingCharacters(in: .whitespaces)) { return d }
         throw CoreError("model config: '\(key)' must be a number, got \(v)")
+    }
+    static func bool(_ v: Any, _ key: String) throws -> Bool {
+        if let b = v as? Bool { return b }
+        if let s = v as? String, ["true", "false"].contains(s.trimmingCharacters(in: .whitespaces)) { return s.trimmingCharacters(in: .whitespaces) == "true" }
+        throw CoreError("model config: '\(key)' must be true or false, got \(v)")
     }
     static func string(_ v: Any, _ key: String) throws -> String {
         if let s = v as? String { return s }

@@ -48,11 +48,36 @@ public struct PretrainConfig: Equatable, Sendable {
     public var checkpointEvery = 500
     /// [seed] of timesteps, noise and prompt dropout.
     public var seed: UInt64 = 0
+    /// [loss_weighting] per-timestep weight of the ε-MSE: "none" (L_simple) or "min_snr" (see `lossWeight`).
+    public var lossWeighting = LossWeighting.none
+    /// [min_snr_gamma] γ of min-SNR-γ weighting.
+    public var minSNRGamma = 5.0
+
+    /// Per-timestep weighting of the pretraining loss.
+    public enum LossWeighting: String, CaseIterable, Sendable {
+        /// w_t = 1 (Ho et al. 2020's L_simple).
+        case none
+        /// w_t = min(SNR_t, γ) / SNR_t for ε-prediction, SNR_t = ᾱ_t / (1 − ᾱ_t): low-noise steps (SNR_t > γ) are
+        /// down-weighted, so mid- and high-noise steps, where layout and shape are decided, weigh relatively more.
+        /// reference: Hang et al. 2023, "Efficient Diffusion Training via Min-SNR Weighting Strategy", eq. (8)–(9).
+        case minSNR = "min_snr"
+    }
 
     public init() {}
 
     public static let knownKeys = ["batch_size", "learning_rate", "warmup_steps", "lr_decay", "min_lr_factor", "weight_decay",
-                                   "beta1", "beta2", "grad_clip", "conditioning_dropout", "ema_decay", "checkpoint_every", "seed"]
+                                   "beta1", "beta2", "grad_clip", "conditioning_dropout", "ema_decay", "checkpoint_every", "seed",
+                                   "loss_weighting", "min_snr_gamma"]
+
+    /// The weight w_t of timestep t's per-sample ε-MSE under `lossWeighting`.
+    public func lossWeight(timestep t: Int, schedule: NoiseSchedule) -> Double {
+        switch lossWeighting {
+        case .none: return 1
+        case .minSNR:
+            let snr = schedule.alphaBar[t] / (1 - schedule.alphaBar[t])
+            return min(snr, minSNRGamma) / snr
+        }
+    }
 
     /// Reads the bracketed keys; unknown keys and bad values throw a `CoreError` naming them.
     public init(dictionary: [String: Any]) throws {
@@ -80,6 +105,14 @@ public struct PretrainConfig: Equatable, Sendable {
         if let v = try dbl("conditioning_dropout") { conditioningDropout = v }
         if let v = try dbl("ema_decay") { emaDecay = v }
         if let v = try int("checkpoint_every") { checkpointEvery = v }
+        if let v = dictionary["loss_weighting"] {
+            let name = try ConfigValue.string(v, "loss_weighting")
+            guard let w = LossWeighting(rawValue: name) else {
+                throw CoreError("pretrain config: 'loss_weighting' must be one of \(LossWeighting.allCases.map(\.rawValue).joined(separator: ", ")), got '\(name)'")
+            }
+            lossWeighting = w
+        }
+        if let v = try dbl("min_snr_gamma") { minSNRGamma = v }
         if let v = try int("seed") {
             guard v >= 0 else { throw CoreError("pretrain config: 'seed' must be ≥ 0, got \(v)") }
             seed = UInt64(v)
@@ -98,6 +131,7 @@ public struct PretrainConfig: Equatable, Sendable {
         try need(conditioningDropout >= 0 && conditioningDropout <= 1, "'conditioning_dropout' must be in [0, 1], got \(conditioningDropout)")
         try need(emaDecay >= 0 && emaDecay < 1, "'ema_decay' must be in [0, 1), got \(emaDecay)")
         try need(checkpointEvery >= 0, "'checkpoint_every' must be ≥ 0, got \(checkpointEvery)")
+        try need(minSNRGamma > 0 && minSNRGamma.isFinite, "'min_snr_gamma' must be > 0, got \(minSNRGamma)")
     }
 
     /// The AdamW config for a run of `totalSteps` steps.
@@ -108,7 +142,15 @@ public struct PretrainConfig: Equatable, Sendable {
                            schedule: LearningRateSchedule(warmupSteps: warmupSteps, decay: decay))
     }
 
+    /// The keys of `init(dictionary:)`; the weighting keys appear only when a weighting is set, so a default
+    /// config's JSON (stored in checkpoints) is what it was before they existed.
     var dictionary: [String: Any] {
+        var d = base
+        if lossWeighting != .none { d["loss_weighting"] = lossWeighting.rawValue; d["min_snr_gamma"] = minSNRGamma }
+        return d
+    }
+
+    private var base: [String: Any] {
         ["batch_size": batchSize, "learning_rate": learningRate, "warmup_steps": warmupSteps, "lr_decay": cosineDecay ? "cosine" : "constant",
          "min_lr_factor": minLearningRateFactor, "weight_decay": weightDecay, "beta1": beta1, "beta2": beta2, "grad_clip": gradClip,
          "conditioning_dropout": conditioningDropout, "ema_decay": emaDecay, "checkpoint_every": checkpointEvery, "seed": Int(seed)]
@@ -128,7 +170,8 @@ public struct PretrainSummary: Sendable {
 
 /// Trains a `DiffusionModel` with the ε-prediction loss. Step s (0-based) draws, for sample i,
 ///   drop_i = U(key_s/"drop", i) < p_drop  (prompt → ""),  t_i = ⌊U(key_s/"t", i) · T⌋,  ε ~ N(0, I) from key_s/"noise"
-/// with key_s = RandomKey(seed)/"pretrain"/s, and minimises L = mean_i mse_θ(x_i, t_i) (see `perSampleMSE`).
+/// with key_s = RandomKey(seed)/"pretrain"/s, and minimises L = mean_i w(t_i) · mse_θ(x_i, t_i) (see `perSampleMSE`;
+/// w = 1 unless `lossWeighting` is set, see `PretrainConfig.lossWeight`).
 /// reference: Ho et al. 2020 (L_simple); Ho & Salimans 2022 (conditioning dropout for CFG).
 public final class Pretrainer {
     public static let checkpointFormat = "semidpo.pretrain.v1"
@@ -167,7 +210,11 @@ public final class Pretrainer {
         let timesteps = (0..<b).map { model.schedule.sampleTimestep(tkey, UInt64($0)) }
         let noise = Tensor.normal(batch.images.shape, key: key.child("noise"))   // ε: (B, C, S, S)
         model.zeroGrad()
-        let loss = mean(model.perSampleMSE(x0: batch.images, noise: noise, timesteps: timesteps, tokens: tokens))
+        var perSample = model.perSampleMSE(x0: batch.images, noise: noise, timesteps: timesteps, tokens: tokens)   // (B,)
+        if config.lossWeighting != .none {
+            perSample = perSample * Tensor(shape: [b], data: timesteps.map { Float(config.lossWeight(timestep: $0, schedule: model.schedule)) })
+        }
+        let loss = mean(perSample)
         loss.backward()
         let params = model.parameters()
         if config.gradClip > 0 { clipGradNorm(params, maxNorm: config.gradClip) }

@@ -24,18 +24,26 @@ public func timestepFeatures<S: TensorScalar>(_ timesteps: [Int], dimension d: I
 ///   h = conv1(SiLU(GN1(x))) + W_e · e        (e = SiLU(embedding), (B, E), broadcast over H, W)
 ///   h = conv2(SiLU(GN2(h)))
 ///   y = skip(x) + h                           (skip = 1×1 conv when channels change, else identity)
-/// reference: Ho et al. 2020 (DDPM) / Dhariwal & Nichol 2021 ResBlock (without scale-shift norm).
+/// With `scaleShift` (FiLM, "use_scale_shift_norm"), the embedding scales and shifts after the second norm:
+///   h = conv1(SiLU(GN1(x)));  h = conv2(SiLU(GN2(h) · (1 + W_s · e) + W_e · e))
+/// reference: Ho et al. 2020 (DDPM) / Dhariwal & Nichol 2021 ResBlock; scale-shift norm: Nichol & Dhariwal
+/// 2021 (improved DDPM) `use_scale_shift_norm`, Perez et al. 2018 (FiLM).
 public final class ResBlockOf<S: TensorScalar>: Module {
     public let inputChannels: Int, outputChannels: Int
     public let norm1: GroupNormOf<S>, conv1: Conv2DOf<S>, embedding: LinearOf<S>
+    /// W_s of the scale-shift form (nil: the embedding is added after conv1).
+    public let embeddingScale: LinearOf<S>?
     public let norm2: GroupNormOf<S>, conv2: Conv2DOf<S>
     public let skip: Conv2DOf<S>?
 
-    public init(inputChannels: Int, outputChannels: Int, embeddingDimension: Int, groups: Int, key: RandomKey) {
+    public init(inputChannels: Int, outputChannels: Int, embeddingDimension: Int, groups: Int, scaleShift: Bool = false,
+                key: RandomKey) {
         self.inputChannels = inputChannels; self.outputChannels = outputChannels
         norm1 = GroupNormOf(groups: groups, channels: inputChannels)
         conv1 = Conv2DOf(inputChannels: inputChannels, outputChannels: outputChannels, kernelSize: 3, key: key.child("conv1"))
         embedding = LinearOf(inputFeatures: embeddingDimension, outputFeatures: outputChannels, key: key.child("embedding"))
+        embeddingScale = scaleShift
+            ? LinearOf(inputFeatures: embeddingDimension, outputFeatures: outputChannels, key: key.child("embedding_scale")) : nil
         norm2 = GroupNormOf(groups: groups, channels: outputChannels)
         conv2 = Conv2DOf(inputChannels: outputChannels, outputChannels: outputChannels, kernelSize: 3, key: key.child("conv2"))
         skip = inputChannels == outputChannels ? nil
@@ -46,14 +54,20 @@ public final class ResBlockOf<S: TensorScalar>: Module {
     public func callAsFunction(_ x: TensorOf<S>, embedding e: TensorOf<S>) -> TensorOf<S> {
         let b = x.shape[0]
         var h = conv1(silu(norm1(x)))                                          // (B, Cout, H, W)
-        h = h + embedding(e).reshaped([b, outputChannels, 1, 1])
-        h = conv2(silu(norm2(h)))
+        let shift = embedding(e).reshaped([b, outputChannels, 1, 1])           // (B, Cout, 1, 1)
+        if let embeddingScale {
+            let scale = embeddingScale(e).reshaped([b, outputChannels, 1, 1])  // (B, Cout, 1, 1)
+            h = conv2(silu(norm2(h) * (scale + S(1)) + shift))
+        } else {
+            h = conv2(silu(norm2(h + shift)))
+        }
         return (skip.map { $0(x) } ?? x) + h
     }
 
     public func parameters() -> [(String, TensorOf<S>)] {
         prefixed("norm1", norm1.parameters()) + prefixed("conv1", conv1.parameters())
-            + prefixed("embedding", embedding.parameters()) + prefixed("norm2", norm2.parameters())
+            + prefixed("embedding", embedding.parameters())
+            + (embeddingScale.map { prefixed("embedding_scale", $0.parameters()) } ?? []) + prefixed("norm2", norm2.parameters())
             + prefixed("conv2", conv2.parameters()) + (skip.map { prefixed("skip", $0.parameters()) } ?? [])
     }
 
@@ -61,7 +75,7 @@ public final class ResBlockOf<S: TensorScalar>: Module {
     public func flops(size: Int) -> Double {
         let px = Double(size * size), ci = Double(inputChannels), co = Double(outputChannels)
         return 2 * px * 9 * (ci * co + co * co) + (skip != nil ? 2 * px * ci * co : 0)
-            + 2 * Double(embedding.inputFeatures) * co
+            + 2 * Double(embedding.inputFeatures) * co * (embeddingScale != nil ? 2 : 1)
     }
 }
 

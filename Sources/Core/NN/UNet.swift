@@ -44,7 +44,7 @@ public final class UNetOf<S: TensorScalar>: Module {
             var blocks: [ResBlockOf<S>] = []
             for j in 0..<config.resBlocks {
                 blocks.append(ResBlockOf(inputChannels: current, outputChannels: c, embeddingDimension: e, groups: g,
-                                         key: key.child("down\(l).\(j)")))
+                                         scaleShift: config.scaleShiftNorm, key: key.child("down\(l).\(j)")))
                 current = c
                 skipChannels.append(c)
             }
@@ -63,7 +63,7 @@ public final class UNetOf<S: TensorScalar>: Module {
             for j in 0..<config.resBlocks {
                 let skip = skipChannels.removeLast()
                 up[l].append(ResBlockOf(inputChannels: current + skip, outputChannels: ch[l], embeddingDimension: e, groups: g,
-                                        key: key.child("up\(l).\(j)")))
+                                        scaleShift: config.scaleShiftNorm, key: key.child("up\(l).\(j)")))
                 current = ch[l]
             }
             if l > 0 {

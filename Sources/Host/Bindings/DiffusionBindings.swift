@@ -327,7 +327,8 @@ private func model_loss(_ L: OpaquePointer?) -> Int32 {
 
 private let pretrainOptions = ["model", "steps", "batch_size", "lr", "warmup", "ema", "prompts", "world_seed", "seed",
                                "checkpoint_every", "checkpoint_dir", "resume", "log", "dropout", "weight_decay", "grad_clip",
-                               "lr_decay", "min_lr_factor", "beta1", "beta2", "threads", "latents"]
+                               "lr_decay", "min_lr_factor", "beta1", "beta2", "threads", "latents", "loss_weighting",
+                               "min_snr_gamma"]
 
 /// Option `latents = {alignment = {lo, hi} | v, aesthetics = …, detail = …}`: the ranges the renders'
 /// quality latents are drawn from (a number fixes the latent); absent dimensions keep [0, 1].
@@ -358,7 +359,7 @@ private func latentRanges(_ o: LuaOptions, _ args: LuaArgs) throws -> LatentRang
 /// prompts = 5000, world_seed = 0, seed = 0, checkpoint_every = 500, checkpoint_dir = "pretrain",
 /// resume = path, log = "pretrain", dropout = 0.1, weight_decay = 0, grad_clip = 1,
 /// lr_decay = "constant"|"cosine", min_lr_factor = 0.1, beta1 = 0.9, beta2 = 0.999,
-/// latents = {alignment = {lo, hi}, aesthetics = …, detail = …}}
+/// latents = {alignment = {lo, hi}, aesthetics = …, detail = …}, loss_weighting = "none"|"min_snr", min_snr_gamma = 5}
 /// -> {steps, start_step, final_loss, recent_loss, seconds, images_per_second, checkpoint, model_path, ema}`
 ///
 /// Trains `model` in place on `RenderSource`: mixed-quality renders of the first `prompts` training
@@ -391,6 +392,12 @@ private func diffusion_pretrain(_ L: OpaquePointer?) -> Int32 {
         case "cosine": pc.cosineDecay = true
         case let other: throw args.error(1, "option 'lr_decay': '\(other)' is not constant or cosine")
         }
+        let weighting = try o.string("loss_weighting", default: "none")
+        guard let w = PretrainConfig.LossWeighting(rawValue: weighting) else {
+            throw args.error(1, "option 'loss_weighting': '\(weighting)' is not none or min_snr")
+        }
+        pc.lossWeighting = w
+        pc.minSNRGamma = try o.number("min_snr_gamma", default: 5)
         let seed = try o.integer("seed", default: 0)
         guard seed >= 0 else { throw args.error(1, "option 'seed': expected ≥ 0, got \(seed)") }
         pc.seed = UInt64(seed)
