@@ -45,9 +45,9 @@ public final class ResBlockOf<S: TensorScalar>: Module {
     /// x: (B, inputChannels, H, W), e: (B, E) already passed through SiLU → (B, outputChannels, H, W).
     public func callAsFunction(_ x: TensorOf<S>, embedding e: TensorOf<S>) -> TensorOf<S> {
         let b = x.shape[0]
-        var h = conv1(silu(norm1(x)))                                          // (B, Cout, H, W)
+        var h = conv1(norm1.silu(x))                                            // (B, Cout, H, W)
         h = h + embedding(e).reshaped([b, outputChannels, 1, 1])
-        h = conv2(silu(norm2(h)))
+        h = conv2(norm2.silu(h))
         return (skip.map { $0(x) } ?? x) + h
     }
 
