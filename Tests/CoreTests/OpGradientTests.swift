@@ -79,9 +79,39 @@ import Testing
         let gw = leaf([4], seed: 26, shift: 1), gb = leaf([4], seed: 27)
         expectGradients([("x", x), ("weight", gw), ("bias", gb)]) { groupNorm(x, groups: 2, weight: gw, bias: gb) }
         expectGradients([("x", x), ("weight", gw), ("bias", gb)]) { groupNorm(x, groups: 4, weight: gw, bias: gb) }
+        expectGradients([("x", x), ("weight", gw), ("bias", gb)]) { groupNormSiLU(x, groups: 2, weight: gw, bias: gb) }
+        expectGradients([("x", x), ("weight", gw), ("bias", gb)]) { groupNormSiLU(x, groups: 1, weight: gw, bias: gb) }
         let t = leaf([3, 5, 6], seed: 28, scale: 2, shift: -1)
         let lw = leaf([6], seed: 29, shift: 1), lb = leaf([6], seed: 30)
         expectGradients([("x", t), ("weight", lw), ("bias", lb)]) { layerNorm(t, weight: lw, bias: lb) }
+    }
+
+    /// The fused op gives exactly the unfused composition's output and gradients in Float (the same
+    /// expressions in the same order), at the UNet's shapes (8 groups, 16×16 and 8×8). Neither op's
+    /// result depends on the thread count (one (sample, group) per task), so the test leaves it alone.
+    @Test func groupNormSiLUEqualsUnfusedComposition() {
+        for shape in [[3, 32, 16, 16], [2, 64, 8, 8], [2, 16, 5, 3]] {
+            let c = shape[1]
+            func inputs() -> (TensorOf<Float>, TensorOf<Float>, TensorOf<Float>) {
+                let x = TensorOf<Float>.normal(shape, key: RandomKey(seed: 41), mean: 0.5, std: 2)
+                let w = TensorOf<Float>.normal([c], key: RandomKey(seed: 42), mean: 1, std: 0.5)
+                let b = TensorOf<Float>.normal([c], key: RandomKey(seed: 43), std: 0.5)
+                for t in [x, w, b] { t.requiresGrad = true }
+                return (x, w, b)
+            }
+            let upstream = TensorOf<Float>.normal(shape, key: RandomKey(seed: 44)).data
+            let (x1, w1, b1) = inputs(), (x2, w2, b2) = inputs()
+            let fused = groupNormSiLU(x1, groups: 8, weight: w1, bias: b1)
+            let unfused = silu(groupNorm(x2, groups: 8, weight: w2, bias: b2))
+            #expect(fused.data == unfused.data)
+            fused.backward(gradient: upstream)
+            unfused.backward(gradient: upstream)
+            #expect(x1.grad! == x2.grad!)
+            #expect(w1.grad! == w2.grad!)
+            #expect(b1.grad! == b2.grad!)
+            let inference = noGrad { groupNormSiLU(x1, groups: 8, weight: w1, bias: b1) }
+            #expect(inference.data == fused.data)
+        }
     }
 
     @Test func softmaxAndAttention() {

@@ -54,6 +54,8 @@ public final class GroupNormOf<S: TensorScalar>: Module {
     }
     /// x: (B, channels, …) → same shape
     public func callAsFunction(_ x: TensorOf<S>) -> TensorOf<S> { groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps) }
+    /// SiLU(GroupNorm(x)) as one fused op (`groupNormSiLU`): equal to `silu(self(x))`, fewer passes.
+    public func silu(_ x: TensorOf<S>) -> TensorOf<S> { groupNormSiLU(x, groups: groups, weight: weight, bias: bias, eps: eps) }
     public func parameters() -> [(String, TensorOf<S>)] { [("weight", weight), ("bias", bias)] }
 }
 

@@ -53,13 +53,13 @@ public final class ResBlockOf<S: TensorScalar>: Module {
     /// x: (B, inputChannels, H, W), e: (B, E) already passed through SiLU → (B, outputChannels, H, W).
     public func callAsFunction(_ x: TensorOf<S>, embedding e: TensorOf<S>) -> TensorOf<S> {
         let b = x.shape[0]
-        var h = conv1(silu(norm1(x)))                                          // (B, Cout, H, W)
+        var h = conv1(norm1.silu(x))                                            // (B, Cout, H, W)
         let shift = embedding(e).reshaped([b, outputChannels, 1, 1])           // (B, Cout, 1, 1)
         if let embeddingScale {
             let scale = embeddingScale(e).reshaped([b, outputChannels, 1, 1])  // (B, Cout, 1, 1)
             h = conv2(silu(norm2(h) * (scale + S(1)) + shift))
         } else {
-            h = conv2(silu(norm2(h + shift)))
+            h = conv2(norm2.silu(h + shift))
         }
         return (skip.map { $0(x) } ?? x) + h
     }

@@ -102,7 +102,7 @@ public final class UNetOf<S: TensorScalar>: Module {
             for block in up[l] { h = block(concat([h, skips.removeLast()], axis: 1), embedding: e) }
             if l > 0 { h = upsample[l - 1](upsampleNearest2x(h)) }
         }
-        return convOut(silu(normOut(h)))
+        return convOut(normOut.silu(h))
     }
 
     public func parameters() -> [(String, TensorOf<S>)] {
