@@ -11,30 +11,7 @@ public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bia
     precondition(groups >= 1 && c % groups == 0, "groupNorm: \(c) channels not divisible into \(groups) groups")
     precondition(weight.shape == [c] && bias.shape == [c], "groupNorm: weight/bias must be (\(c)), got \(weight.shape), \(bias.shape)")
     let cpg = c / groups, n = cpg * hw
-    var mean = [S](repeating: 0, count: b * groups), rstd = [S](repeating: 0, count: b * groups)  // (B, G)
-    let y: [S] = x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
-        mean.withUnsafeMutableBufferPointer { mp in rstd.withUnsafeMutableBufferPointer { rp in
-            uninitializedArray(x.count) { yp in
-                parallelFor(b * groups, grain: max(1, 16_384 / max(1, n))) { r in
-                    for bg in r {
-                        let base = bg * n  // group bg is contiguous: channels g·cpg… of sample b
-                        let g = xp.baseAddress! + base
-                        let mu = laneSum(n) { Double(g[$0]) } / Double(n)
-                        let v = laneSum(n) { let d = Double(g[$0]) - mu; return d * d }
-                        let rs = 1 / (v / Double(n) + eps).squareRoot()
-                        mp[bg] = S(mu); rp[bg] = S(rs)
-                        let m = S(mu), rsS = S(rs)
-                        let c0 = (bg % groups) * cpg
-                        for cc in 0..<cpg {
-                            let scale = wp[c0 + cc] * rsS, shift = bp[c0 + cc] - m * scale
-                            let o = base + cc * hw
-                            for i in o..<(o + hw) { yp[i] = xp[i] * scale + shift }
-                        }
-                    }
-                }
-            }
-        } }
-    } } }
+    let (y, mean, rstd) = groupNormForward(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false)
     let out = TensorOf(shape: x.shape, data: y)
     if needsGrad(x, weight, bias) {
         out.attach([x, weight, bias]) { dout in
@@ -83,6 +60,47 @@ public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bia
     return out
 }
 
+/// The forward pass shared by `groupNorm` and `groupNormSiLU`: y = z or SiLU(z) with
+/// z = (x − μ)·rstd·weight + bias per (sample, group), and the (B, G) mean and rstd backward needs.
+/// Statistics in Double, one (sample, group) per task — identical for any thread count.
+private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
+                                 eps: Double, silu: Bool) -> (y: [S], mean: [S], rstd: [S]) {
+    let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
+    let cpg = c / groups, n = cpg * hw
+    var mean = [S](repeating: 0, count: b * groups), rstd = [S](repeating: 0, count: b * groups)  // (B, G)
+    let y: [S] = x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
+        mean.withUnsafeMutableBufferPointer { mp in rstd.withUnsafeMutableBufferPointer { rp in
+            uninitializedArray(x.count) { yp in  // y: (B, C, …)
+                parallelFor(b * groups, grain: max(1, 16_384 / max(1, n))) { r in
+                    for bg in r {
+                        let base = bg * n  // group bg is contiguous: channels g·cpg… of sample b
+                        let g = xp.baseAddress! + base
+                        let mu = laneSum(n) { Double(g[$0]) } / Double(n)
+                        let v = laneSum(n) { let d = Double(g[$0]) - mu; return d * d }
+                        let rs = 1 / (v / Double(n) + eps).squareRoot()
+                        mp[bg] = S(mu); rp[bg] = S(rs)
+                        let m = S(mu), rsS = S(rs)
+                        let c0 = (bg % groups) * cpg
+                        for cc in 0..<cpg {
+                            let scale = wp[c0 + cc] * rsS, shift = bp[c0 + cc] - m * scale
+                            let o = base + cc * hw
+                            if silu {
+                                for i in o..<(o + hw) {
+                                    let z = xp[i] * scale + shift
+                                    yp[i] = z * stableSigmoid(z)
+                                }
+                            } else {
+                                for i in o..<(o + hw) { yp[i] = xp[i] * scale + shift }
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+    } } }
+    return (y, mean, rstd)
+}
+
 /// Fused GroupNorm + SiLU: y = SiLU(z), z = groupNorm(x, groups, weight, bias) — the pair every
 /// ResBlock and the UNet's output head apply before a conv. One pass writes y (z is never stored) and
 /// one pass computes dx, dweight, dbias; the values equal the unfused `silu(groupNorm(…))` bit for bit
@@ -95,33 +113,7 @@ public func groupNormSiLU<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>,
     precondition(groups >= 1 && c % groups == 0, "groupNormSiLU: \(c) channels not divisible into \(groups) groups")
     precondition(weight.shape == [c] && bias.shape == [c], "groupNormSiLU: weight/bias must be (\(c)), got \(weight.shape), \(bias.shape)")
     let cpg = c / groups, n = cpg * hw
-    var mean = [S](repeating: 0, count: b * groups), rstd = [S](repeating: 0, count: b * groups)  // (B, G)
-    let y: [S] = x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
-        mean.withUnsafeMutableBufferPointer { mp in rstd.withUnsafeMutableBufferPointer { rp in
-            uninitializedArray(x.count) { yp in  // y: (B, C, …)
-                parallelFor(b * groups, grain: max(1, 16_384 / max(1, n))) { r in
-                    for bg in r {
-                        let base = bg * n
-                        let g = xp.baseAddress! + base
-                        let mu = laneSum(n) { Double(g[$0]) } / Double(n)
-                        let v = laneSum(n) { let d = Double(g[$0]) - mu; return d * d }
-                        let rs = 1 / (v / Double(n) + eps).squareRoot()
-                        mp[bg] = S(mu); rp[bg] = S(rs)
-                        let m = S(mu), rsS = S(rs)
-                        let c0 = (bg % groups) * cpg
-                        for cc in 0..<cpg {
-                            let scale = wp[c0 + cc] * rsS, shift = bp[c0 + cc] - m * scale
-                            let o = base + cc * hw
-                            for i in o..<(o + hw) {
-                                let z = xp[i] * scale + shift
-                                yp[i] = z * stableSigmoid(z)
-                            }
-                        }
-                    }
-                }
-            }
-        } }
-    } } }
+    let (y, mean, rstd) = groupNormForward(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true)
     let out = TensorOf(shape: x.shape, data: y)
     if needsGrad(x, weight, bias) {
         out.attach([x, weight, bias]) { dout in
