@@ -6,56 +6,20 @@
 /// reference: Wu & He 2018, "Group Normalization".
 public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
                          eps: Double = 1e-5) -> TensorOf<S> {
-    precondition(x.rank >= 2, "groupNorm: input must be (B, C, …), got \(x.shape)")
-    let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
-    precondition(groups >= 1 && c % groups == 0, "groupNorm: \(c) channels not divisible into \(groups) groups")
-    precondition(weight.shape == [c] && bias.shape == [c], "groupNorm: weight/bias must be (\(c)), got \(weight.shape), \(bias.shape)")
-    let cpg = c / groups, n = cpg * hw
-    let (y, mean, rstd) = groupNormForward(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false)
+    groupNormOp("groupNorm", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false)
+}
+
+/// groupNorm, optionally followed by SiLU in the same passes (`groupNormSiLU`).
+private func groupNormOp<S>(_ name: String, _ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
+                            eps: Double, silu: Bool) -> TensorOf<S> {
+    precondition(x.rank >= 2, "\(name): input must be (B, C, …), got \(x.shape)")
+    let c = x.shape[1]
+    precondition(groups >= 1 && c % groups == 0, "\(name): \(c) channels not divisible into \(groups) groups")
+    precondition(weight.shape == [c] && bias.shape == [c], "\(name): weight/bias must be (\(c)), got \(weight.shape), \(bias.shape)")
+    let (y, mean, rstd) = groupNormForward(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu)
     let out = TensorOf(shape: x.shape, data: y)
     if needsGrad(x, weight, bias) {
-        out.attach([x, weight, bias]) { dout in
-            // Per-(b, c) partial sums for dweight/dbias, reduced over b in order afterwards.
-            var pw = [S](repeating: 0, count: b * c), pb = [S](repeating: 0, count: b * c)  // (B, C)
-            let needX = x.requiresGrad
-            x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wp in dout.withUnsafeBufferPointer { db in
-            mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
-            pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
-                let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
-                let body = { (dx: UnsafeMutablePointer<S>?) in
-                    parallelFor(b * groups, grain: max(1, 8_192 / max(1, n))) { r in
-                        for bg in r {
-                            let base = bg * n, m = mp[bg], rs = rp[bg]
-                            let c0 = (bg % groups) * cpg, bi = bg / groups
-                            var sdy: S = 0, sdyx: S = 0  // Σ dy·γ, Σ dy·γ·x̂ over the group
-                            for cc in 0..<cpg {
-                                let ch = c0 + cc, o = base + cc * hw
-                                let xc = xp + o, dc = dp + o
-                                let sw = S(laneSum(hw) { Double(dc[$0]) * Double((xc[$0] - m) * rs) })
-                                let sb = S(laneSum(hw) { Double(dc[$0]) })
-                                pwp[bi * c + ch] = sw; pbp[bi * c + ch] = sb
-                                sdy += sb * wp[ch]; sdyx += sw * wp[ch]
-                            }
-                            guard let dx else { continue }
-                            // dx = rstd · (dy·γ − mean(dy·γ) − x̂ · mean(dy·γ·x̂))
-                            let a = sdy / S(n), bb = sdyx / S(n)
-                            for cc in 0..<cpg {
-                                let ch = c0 + cc, o = base + cc * hw, gm = wp[ch]
-                                for i in o..<(o + hw) {
-                                    let xhat = (xp[i] - m) * rs
-                                    dx[i] += rs * (dp[i] * gm - a - xhat * bb)
-                                }
-                            }
-                        }
-                    }
-                }
-                if needX { x.accumulateGrad { body($0) } } else { body(nil) }
-            } }
-            } }
-            } } }
-            weight.accumulateGrad { dweight in for bi in 0..<b { for ch in 0..<c { dweight[ch] += pw[bi * c + ch] } } }
-            bias.accumulateGrad { dbias in for bi in 0..<b { for ch in 0..<c { dbias[ch] += pb[bi * c + ch] } } }
-        }
+        attachGroupNormBackward(out, x, groups: groups, weight: weight, bias: bias, mean: mean, rstd: rstd, silu: silu)
     }
     return out
 }
@@ -101,6 +65,74 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
     return (y, mean, rstd)
 }
 
+/// The backward pass shared by `groupNorm` (`silu` false: the gradient at z is dy) and
+/// `groupNormSiLU` (true: dz = dy · SiLU'(z), z recomputed from x, mean and rstd into a per-group
+/// scratch). Per-(b, c) partial sums for dweight/dbias are reduced over b in order: identical for any
+/// thread count.
+private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, groups: Int, weight: TensorOf<S>,
+                                        bias: TensorOf<S>, mean: [S], rstd: [S], silu: Bool) {
+    let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
+    let cpg = c / groups, n = cpg * hw
+out.attach([x, weight, bias]) { dout in
+        // Per-(b, c) partial sums for dweight/dbias, reduced over b in order afterwards.
+        var pw = [S](repeating: 0, count: b * c), pb = [S](repeating: 0, count: b * c)  // (B, C)
+        let needX = x.requiresGrad
+        x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
+        dout.withUnsafeBufferPointer { db in
+        mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
+        pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
+            let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
+            let body = { (dx: UnsafeMutablePointer<S>?) in
+                parallelFor(b * groups, grain: max(1, 8_192 / max(1, n))) { r in
+                    // With SiLU, dz: (cpg, HW) — the gradient at z for one group, kept in cache.
+                    let dz = UnsafeMutablePointer<S>.allocate(capacity: silu ? n : 0)
+                    defer { dz.deallocate() }
+                    for bg in r {
+                        let base = bg * n, m = mp[bg], rs = rp[bg]
+                        let c0 = (bg % groups) * cpg, bi = bg / groups
+                        var sdy: S = 0, sdyx: S = 0  // Σ dz·γ, Σ dz·γ·x̂ over the group
+                        for cc in 0..<cpg {
+                            let ch = c0 + cc, o = base + cc * hw
+                            let scale = wp[ch] * rs, shift = bp[ch] - m * scale
+                            let xc = xp + o, dc = dp + o
+                            var zc = UnsafePointer(dc)  // the gradient at z: dy, or dy · SiLU'(z)
+                            if silu {
+                                // dz = dy · SiLU'(z), SiLU'(z) = σ(z)(1 + z(1 − σ(z)))
+                                let zm = dz + cc * hw
+                                for i in 0..<hw {
+                                    let z = xc[i] * scale + shift, s = stableSigmoid(z)
+                                    zm[i] = s * (1 + z * (1 - s)) * dc[i]
+                                }
+                                zc = UnsafePointer(zm)
+                            }
+                            let sw = S(laneSum(hw) { Double(zc[$0]) * Double((xc[$0] - m) * rs) })
+                            let sb = S(laneSum(hw) { Double(zc[$0]) })
+                            pwp[bi * c + ch] = sw; pbp[bi * c + ch] = sb
+                            sdy += sb * wp[ch]; sdyx += sw * wp[ch]
+                        }
+                        guard let dx else { continue }
+                        // dx = rstd · (dz·γ − mean(dz·γ) − x̂ · mean(dz·γ·x̂))
+                        let a = sdy / S(n), bb = sdyx / S(n)
+                        for cc in 0..<cpg {
+                            let ch = c0 + cc, o = base + cc * hw, gm = wp[ch]
+                            let zc = silu ? UnsafePointer(dz + cc * hw) : dp + o
+                            for i in 0..<hw {
+                                let xhat = (xp[o + i] - m) * rs
+                                dx[o + i] += rs * (zc[i] * gm - a - xhat * bb)
+                            }
+                        }
+                    }
+                }
+            }
+            if needX { x.accumulateGrad { body($0) } } else { body(nil) }
+        } }
+        } }
+        } } } }
+        weight.accumulateGrad { dweight in for bi in 0..<b { for ch in 0..<c { dweight[ch] += pw[bi * c + ch] } } }
+        bias.accumulateGrad { dbias in for bi in 0..<b { for ch in 0..<c { dbias[ch] += pb[bi * c + ch] } } }
+    }
+}
+
 /// Fused GroupNorm + SiLU: y = SiLU(z), z = groupNorm(x, groups, weight, bias) — the pair every
 /// ResBlock and the UNet's output head apply before a conv. One pass writes y (z is never stored) and
 /// one pass computes dx, dweight, dbias; the values equal the unfused `silu(groupNorm(…))` bit for bit
@@ -108,68 +140,7 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
 /// Forward saves mean and rstd (B, G) as `groupNorm` does.
 public func groupNormSiLU<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
                              eps: Double = 1e-5) -> TensorOf<S> {
-    precondition(x.rank >= 2, "groupNormSiLU: input must be (B, C, …), got \(x.shape)")
-    let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
-    precondition(groups >= 1 && c % groups == 0, "groupNormSiLU: \(c) channels not divisible into \(groups) groups")
-    precondition(weight.shape == [c] && bias.shape == [c], "groupNormSiLU: weight/bias must be (\(c)), got \(weight.shape), \(bias.shape)")
-    let cpg = c / groups, n = cpg * hw
-    let (y, mean, rstd) = groupNormForward(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true)
-    let out = TensorOf(shape: x.shape, data: y)
-    if needsGrad(x, weight, bias) {
-        out.attach([x, weight, bias]) { dout in
-            // Per-(b, c) partial sums for dweight/dbias, reduced over b in order afterwards.
-            var pw = [S](repeating: 0, count: b * c), pb = [S](repeating: 0, count: b * c)  // (B, C)
-            let needX = x.requiresGrad
-            x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
-            dout.withUnsafeBufferPointer { db in
-            mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
-            pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
-                let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
-                let body = { (dx: UnsafeMutablePointer<S>?) in
-                    parallelFor(b * groups, grain: max(1, 8_192 / max(1, n))) { r in
-                        // dz: (cpg, HW) — the gradient at z for one group, kept in cache
-                        let dz = UnsafeMutablePointer<S>.allocate(capacity: n)
-                        defer { dz.deallocate() }
-                        for bg in r {
-                            let base = bg * n, m = mp[bg], rs = rp[bg]
-                            let c0 = (bg % groups) * cpg, bi = bg / groups
-                            var sdy: S = 0, sdyx: S = 0  // Σ dz·γ, Σ dz·γ·x̂ over the group
-                            for cc in 0..<cpg {
-                                let ch = c0 + cc, o = base + cc * hw
-                                let scale = wp[ch] * rs, shift = bp[ch] - m * scale
-                                let xc = xp + o, dc = dp + o, zc = dz + cc * hw
-                                // dz = dy · SiLU'(z), SiLU'(z) = σ(z)(1 + z(1 − σ(z)))
-                                for i in 0..<hw {
-                                    let z = xc[i] * scale + shift, s = stableSigmoid(z)
-                                    zc[i] = s * (1 + z * (1 - s)) * dc[i]
-                                }
-                                let sw = S(laneSum(hw) { Double(zc[$0]) * Double((xc[$0] - m) * rs) })
-                                let sb = S(laneSum(hw) { Double(zc[$0]) })
-                                pwp[bi * c + ch] = sw; pbp[bi * c + ch] = sb
-                                sdy += sb * wp[ch]; sdyx += sw * wp[ch]
-                            }
-                            guard let dx else { continue }
-                            // dx = rstd · (dz·γ − mean(dz·γ) − x̂ · mean(dz·γ·x̂))
-                            let a = sdy / S(n), bb = sdyx / S(n)
-                            for cc in 0..<cpg {
-                                let ch = c0 + cc, o = base + cc * hw, gm = wp[ch], zc = dz + cc * hw
-                                for i in 0..<hw {
-                                    let xhat = (xp[o + i] - m) * rs
-                                    dx[o + i] += rs * (zc[i] * gm - a - xhat * bb)
-                                }
-                            }
-                        }
-                    }
-                }
-                if needX { x.accumulateGrad { body($0) } } else { body(nil) }
-            } }
-            } }
-            } } } }
-            weight.accumulateGrad { dweight in for bi in 0..<b { for ch in 0..<c { dweight[ch] += pw[bi * c + ch] } } }
-            bias.accumulateGrad { dbias in for bi in 0..<b { for ch in 0..<c { dbias[ch] += pb[bi * c + ch] } } }
-        }
-    }
-    return out
+    groupNormOp("groupNormSiLU", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true)
 }
 
 /// LayerNorm over the last axis: x (…, D); per row y = (x − μ)/sqrt(σ² + eps) · weight + bias.
