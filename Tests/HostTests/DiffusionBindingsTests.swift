@@ -5,34 +5,15 @@ import Testing
 import Core
 @testable import Host
 
-/// A tiny 16×16 model (the oracle scores 16×16 images) over the world's vocabulary.
-private let tinyConfig = """
-local tiny = {image_size = 16, channels = {8, 16}, res_blocks = 1, attention_resolutions = {8}, attention_heads = 2,
-              norm_groups = 4, time_dimension = 8, embedding_dimension = 16, text_dimension = 16, text_heads = 2,
-              text_mlp_ratio = 2}
-local D = semidpo.diffusion
+private let tinyConfig = tinyUNetLua + "local D = semidpo.diffusion\n"
 
-"""
-
-private func diffusionState(_ dir: String) throws -> LuaState {
-    let lua = LuaState(run: RunContext(outputDirectory: dir), bindings: Bindings.all)
-    try lua.guardGlobals()
-    return lua
-}
-
-private func diffusionError(_ code: String) -> LuaError? {
-    let dir = tempDir()
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    guard let lua = try? diffusionState(dir) else { return nil }
-    do { _ = try lua.runString(tinyConfig + code, name: "@model.lua") } catch let e as LuaError { return e } catch { return nil }
-    return nil
-}
+private func diffusionError(_ code: String) -> LuaError? { bindingsError(tinyConfig + code, name: "@model.lua") }
 
 @Suite(.serialized) struct DiffusionBindingsTests {
     @Test func modelLifecycleSamplingAndLoss() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lua = try diffusionState(dir)
+        let lua = try bindingsState(dir)
         let r = try lua.runString(tinyConfig + """
             local m = D.new{config = tiny, seed = 3}
             local n = m:parameter_count()
@@ -95,7 +76,7 @@ private func diffusionError(_ code: String) -> LuaError? {
             text_heads: 2
             text_mlp_ratio: 2
             """.write(toFile: yaml, atomically: true, encoding: .utf8)
-        let lua = try diffusionState(dir + "/run")
+        let lua = try bindingsState(dir + "/run")
         let r = try lua.runString(tinyConfig + """
             local m = D.new{config = "\(yaml)", seed = 1}
             local steps_logged = 0

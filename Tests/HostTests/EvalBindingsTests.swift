@@ -5,33 +5,15 @@ import Testing
 import Core
 @testable import Host
 
-private let prelude = """
-local tiny = {image_size = 16, channels = {8, 16}, res_blocks = 1, attention_resolutions = {8}, attention_heads = 2,
-              norm_groups = 4, time_dimension = 8, embedding_dimension = 16, text_dimension = 16, text_heads = 2,
-              text_mlp_ratio = 2}
-local E = semidpo.eval
+private let prelude = tinyUNetLua + "local E = semidpo.eval\n"
 
-"""
-
-private func evalState(_ dir: String) throws -> LuaState {
-    let lua = LuaState(run: RunContext(outputDirectory: dir), bindings: Bindings.all)
-    try lua.guardGlobals()
-    return lua
-}
-
-private func evalError(_ code: String) -> LuaError? {
-    let dir = tempDir()
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    guard let lua = try? evalState(dir) else { return nil }
-    do { _ = try lua.runString(prelude + code, name: "@eval.lua") } catch let e as LuaError { return e } catch { return nil }
-    return nil
-}
+private func evalError(_ code: String) -> LuaError? { bindingsError(prelude + code, name: "@eval.lua") }
 
 @Suite(.serialized) struct EvalBindingsTests {
     @Test func runScoresWinRatesAndTablesThroughLua() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lua = try evalState(dir)
+        let lua = try bindingsState(dir)
         let r = try lua.runString(prelude + """
             local clip = semidpo.reward.new{name = "clip", channels = {4, 4, 4}, groups = 2, embed_dimension = 4, heads = 2, seed = 1}
             local aes = semidpo.reward.new{name = "aesthetic", uses_prompt = false, channels = {4, 4, 4}, groups = 2,
@@ -134,7 +116,7 @@ private func evalError(_ code: String) -> LuaError? {
     @Test func comparisonGridIsOnePNGWithARowPerModelAndPrompt() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lua = try evalState(dir)
+        let lua = try bindingsState(dir)
         let r = try lua.runString(prelude + """
             local m1 = semidpo.diffusion.new{config = tiny, seed = 1}
             local m2 = semidpo.diffusion.new{config = tiny, seed = 2}
