@@ -1,15 +1,16 @@
 -- Pretrains the base text-to-image model (SPEC §4 reference UNet) on the world's mixed-quality renders
 -- (a web-like mix: the grammar's 40% single-object prompts, mostly-aligned content, aesthetics and detail
 -- fully mixed), then writes a sample grid and an oracle quality report (model samples beside world renders).
---   semidpo run recipes/pretrain_base.lua --threads 1 [--set steps=2400] [--set install=true]
+--   semidpo run recipes/pretrain_base.lua --threads 2 [--set steps=6500] [--set install=true]
+-- (≈ 26 min on the 2-core machine; docs/results.md "Base model").
 -- install=true copies the shipped weights to models/base.safetensors and the grid to docs/img/.
 local semidpo = require "semidpo"
 local args = semidpo.args
 local diffusion = semidpo.diffusion
 
 local settings = {
-  config = args.config or (semidpo.recipe_dir .. "/configs/unet.yaml"),
-  steps = args.steps or 2400,
+  config = args.config or (semidpo.recipe_dir .. "/configs/unet_film.yaml"),  -- SPEC §4's UNet + scale-shift (FiLM)
+  steps = args.steps or 6500,
   batch_size = args.batch_size or 32,
   lr = args.lr or 2e-3,
   warmup = args.warmup or 100,
@@ -25,7 +26,7 @@ local settings = {
   seed = semidpo.seed,                   -- model init, render draws, timesteps, noise, dropout
   checkpoint_every = args.checkpoint_every or 250,
   resume = args.resume,                  -- a checkpoint file or directory to continue from
-  loss_weighting = args.loss_weighting or "none",  -- "none" (L_simple) or "min_snr" (min-SNR-γ, Hang et al. 2023)
+  loss_weighting = args.loss_weighting or "min_snr",  -- "min_snr" (min-SNR-γ, Hang et al. 2023) or "none" (L_simple)
   min_snr_gamma = args.min_snr_gamma or 5,
   ship = args.ship or "ema",             -- which weights to ship: "ema" or "raw" (raw for runs under ~1,000 steps:
                                          -- the EMA still holds 0.995^n of the random init)
@@ -85,6 +86,8 @@ local meta = {
   lr = settings.lr, ema = settings.ema, weights = settings.ship, prompts = settings.prompts,
   single_share = settings.single_share, alignment_min = settings.alignment_min,
   world_seed = settings.world_seed, train_seconds = string.format("%.1f", train_seconds),
+  loss_weighting = settings.loss_weighting,
+  min_snr_gamma = settings.loss_weighting == "min_snr" and settings.min_snr_gamma or nil,
 }
 local base_path = shipped:save("base.safetensors", meta)
 
@@ -158,14 +161,12 @@ semidpo.write_text("base_report.yaml", semidpo.yaml.dump{
 })
 print(report_md)
 
--- 4. Install into the repository (models/ and docs/img/), relative to this recipe's directory.
+-- 4. Install into the repository (models/ and docs/img/), relative to this recipe's directory (atomic copies).
 if settings.install then
   local root = semidpo.recipe_dir .. "/.."
-  shipped:save(root .. "/models/base.safetensors", meta)
-  local src = assert(io.open(grid, "rb"))
-  local bytes = src:read("a"); src:close()
-  local dst = assert(io.open(root .. "/docs/img/base_samples.png", "wb"))
-  dst:write(bytes); dst:close()
-  print("installed " .. root .. "/models/base.safetensors and docs/img/base_samples.png")
+  semidpo.copy_file(base_path, root .. "/models/base.safetensors")
+  semidpo.copy_file(grid, root .. "/docs/img/base_samples.png")
+  semidpo.copy_file("pretrain.svg", root .. "/docs/img/base_pretrain_loss.svg")
+  print("installed " .. root .. "/models/base.safetensors, docs/img/base_samples.png and docs/img/base_pretrain_loss.svg")
 end
 print("base model: " .. base_path)

@@ -45,11 +45,12 @@ import Testing
     }
 
     @Test func emaTracksAverage() {
-        let p = Tensor.full([2], 1)
-        let ema = EMA(decay: 0.5)
-        ema.update([("p", p)])
-        p.data = [3, 3]
-        ema.update([("p", p)])
-        #expect(ema.shadow["p"] == [2, 2])
+        // 0.5·1 + 0.5·3 = 2; 0.9·2 + 0.1·12 = 3 (by hand).
+        let p = Tensor.full([2], 3), shadow = Tensor.full([2], 1)
+        updateEMA([("p", shadow)], toward: [("p", p)], decay: 0.5)
+        #expect(shadow.data == [2, 2])
+        p.data = [12, 12]
+        updateEMA([("p", shadow)], toward: [("p", p)], decay: 0.9)
+        #expect(shadow.data.map { ($0 * 1000).rounded() / 1000 } == [3, 3])
     }
 }

@@ -226,3 +226,18 @@ func luaError(_ code: String, name: String = "recipe.lua", guarded: Bool = true)
         #expect((cyc[1] as? String)?.contains("nesting deeper than 64") == true)
     }
 }
+
+@Suite struct RunBindingsTests {
+    @Test func copyFileIsByteExactAndNamesAMissingSource() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bytes = Data([0x89, 0x50, 0x4e, 0x47, 0x00, 0xff, 0x0a, 0x0d])   // not valid UTF-8
+        try bytes.write(to: URL(fileURLWithPath: dir + "/src.bin"))
+        let lua = try bindingsState(dir)
+        let r = try lua.runString("return semidpo.copy_file('src.bin', 'sub/../copy.bin')")
+        #expect(r[0] as? String == dir + "/copy.bin")
+        #expect(FileManager.default.contents(atPath: dir + "/copy.bin") == bytes)
+        let e = try #require(bindingsError("semidpo.copy_file('missing.bin', 'x.bin')", name: "r.lua"))
+        #expect(e.message.contains("copy_file") && e.message.contains("missing.bin"))
+    }
+}

@@ -14,6 +14,10 @@ void ck_enable_ftz_daz(void);
 /// 1 if both FTZ and DAZ are set for the calling thread.
 int ck_ftz_daz_enabled(void);
 
+/// Tells glibc malloc to serve allocations up to 32 MB from the heap and to keep up to 256 MB of freed
+/// memory instead of returning it to the OS after each free (fewer page faults). 1 on success.
+int ck_keep_freed_memory(void);
+
 /// OpenBLAS's name for the kernels it chose (e.g. "Haswell", "SkylakeX", "Prescott").
 const char *ck_openblas_corename(void);
 /// OpenBLAS's thread count, and a setter.

@@ -101,15 +101,20 @@ public func zeroGrad<S>(_ parameters: [(String, TensorOf<S>)]) {
     for (_, p) in parameters { p.grad = nil }
 }
 
-/// Global L2 norm of the gradients, ‖g‖ = sqrt(Σ_p Σ_i g_pi²), summed in Double in parameter order.
+/// Global L2 norm of the gradients, ‖g‖ = sqrt(Σ_p Σ_i g_pi²): each parameter's sum in Double (the
+/// parameters spread over the engine's threads), the sums added in parameter order.
 public func gradNorm<S>(_ parameters: [(String, TensorOf<S>)]) -> Double {
-    var total = 0.0
-    for (_, p) in parameters {
-        guard let g = p.grad else { continue }
-        var s = 0.0
-        for v in g { s += Double(v) * Double(v) }
-        total += s
+    var sums = [Double](repeating: 0, count: parameters.count)
+    sums.withUnsafeMutableBufferPointer { out in
+        parallelForItems(sizes: parameters.map { $0.1.grad?.count ?? 0 }) { item in
+            guard let g = parameters[item].1.grad else { return }
+            var s = 0.0
+            for v in g { s += Double(v) * Double(v) }
+            out[item] = s
+        }
     }
+    var total = 0.0
+    for s in sums { total += s }
     return total.squareRoot()
 }
 
@@ -122,7 +127,9 @@ public func clipGradNorm<S>(_ parameters: [(String, TensorOf<S>)], maxNorm: Doub
     let factor = maxNorm / (norm + 1e-6)
     if factor < 1 {
         let f = S(factor)
-        for (_, p) in parameters where p.grad != nil {
+        parallelForItems(sizes: parameters.map { $0.1.grad?.count ?? 0 }) { item in
+            let p = parameters[item].1
+            guard p.grad != nil else { return }
             p.grad!.withUnsafeMutableBufferPointer { g in for i in g.indices { g[i] *= f } }
         }
     }

@@ -220,14 +220,7 @@ public final class Pretrainer {
         if config.gradClip > 0 { clipGradNorm(params, maxNorm: config.gradClip) }
         optimizer.update(params)
         model.zeroGrad()
-        if let ema {
-            let d = Float(config.emaDecay), od = Float(1 - config.emaDecay)
-            for ((_, s), (_, p)) in zip(ema.parameters(), params) {
-                s.data.withUnsafeMutableBufferPointer { sp in p.data.withUnsafeBufferPointer { pp in
-                    for i in sp.indices { sp[i] = d * sp[i] + od * pp[i] }
-                } }
-            }
-        }
+        if let ema { updateEMA(ema.parameters(), toward: params, decay: config.emaDecay) }
         step += 1
         let value = loss.item()
         losses.append(value)

@@ -30,16 +30,22 @@ public final class AdamWOf<S: TensorScalar> {
     public var config: AdamWConfig
     /// Number of updates done so far.
     public private(set) var step = 0
-    /// First and second moments by parameter name, created at a parameter's first update.
-    public private(set) var firstMoment: [String: [S]] = [:]
-    public private(set) var secondMoment: [String: [S]] = [:]
+    /// First and second moments of one parameter (a class, so that updates of different parameters
+    /// can run on different threads).
+    final class Moments {
+        var m: [S], v: [S]
+        init(m: [S], v: [S]) { self.m = m; self.v = v }
+    }
+    /// Moments by parameter name, created at a parameter's first update.
+    private var moments: [String: Moments] = [:]
 
     public init(config: AdamWConfig) { self.config = config }
 
     /// The learning rate the next update will use.
     public var currentLearningRate: Double { config.learningRate * config.schedule.factor(step: step + 1) }
 
-    /// One update of all parameters from their `grad`.
+    /// One update of all parameters from their `grad`. Parameters are updated independently, spread
+    /// over the engine's threads whole (the result does not depend on the thread count).
     public func update(_ parameters: [(String, TensorOf<S>)]) {
         step += 1
         let t = Double(step), c = config
@@ -48,25 +54,29 @@ public final class AdamWOf<S: TensorScalar> {
         let b1 = S(c.beta1), b2 = S(c.beta2), ob1 = S(1 - c.beta1), ob2 = S(1 - c.beta2)
         let bc1 = 1 - _pow(c.beta1, t), bc2 = 1 - _pow(c.beta2, t)
         let stepSize = S(lr / bc1), invSqrtBc2 = S(1 / bc2.squareRoot()), eps = S(c.epsilon)
+        var work: [(p: TensorOf<S>, g: [S], state: Moments)] = []
         for (name, p) in parameters {
             guard let g = p.grad else { continue }
             precondition(g.count == p.count, "AdamW: gradient of \(name) has \(g.count) elements, parameter \(p.shape)")
-            if firstMoment[name] == nil {
-                firstMoment[name] = [S](repeating: 0, count: p.count)
-                secondMoment[name] = [S](repeating: 0, count: p.count)
+            let state: Moments
+            if let existing = moments[name] {
+                precondition(existing.m.count == p.count, "AdamW: state for \(name) has the wrong size for \(p.shape)")
+                state = existing
+            } else {
+                state = Moments(m: [S](repeating: 0, count: p.count), v: [S](repeating: 0, count: p.count))
+                moments[name] = state
             }
-            precondition(firstMoment[name]!.count == p.count, "AdamW: state for \(name) has the wrong size for \(p.shape)")
-            let n = p.count
-            p.data.withUnsafeMutableBufferPointer { pb in firstMoment[name]!.withUnsafeMutableBufferPointer { mb in
-                secondMoment[name]!.withUnsafeMutableBufferPointer { vb in g.withUnsafeBufferPointer { gb in
-                    let pp = pb.baseAddress!, mp = mb.baseAddress!, vp = vb.baseAddress!, gp = gb.baseAddress!
-                    parallelFor(n, grain: 32_768) { r in
-                        for i in r {
-                            let gi = gp[i]
-                            let m = b1 * mp[i] + ob1 * gi, v = b2 * vp[i] + ob2 * gi * gi
-                            mp[i] = m; vp[i] = v
-                            pp[i] = pp[i] * decay - stepSize * m / (v.squareRoot() * invSqrtBc2 + eps)
-                        }
+            work.append((p, g, state))
+        }
+        parallelForItems(sizes: work.map { $0.g.count }) { item in
+            let (p, g, state) = work[item]
+            p.data.withUnsafeMutableBufferPointer { pp in state.m.withUnsafeMutableBufferPointer { mp in
+                state.v.withUnsafeMutableBufferPointer { vp in g.withUnsafeBufferPointer { gp in
+                    for i in 0..<gp.count {
+                        let gi = gp[i]
+                        let m = b1 * mp[i] + ob1 * gi, v = b2 * vp[i] + ob2 * gi * gi
+                        mp[i] = m; vp[i] = v
+                        pp[i] = pp[i] * decay - stepSize * m / (v.squareRoot() * invSqrtBc2 + eps)
                     }
                 } }
             } }
@@ -77,10 +87,10 @@ public final class AdamWOf<S: TensorScalar> {
     /// sorted by name, ready for a safetensors checkpoint.
     public func state() -> [(String, TensorOf<S>)] {
         var out: [(String, TensorOf<S>)] = [("step", TensorOf(shape: [1], data: [S(step)]))]
-        for name in firstMoment.keys.sorted() {
-            let m = firstMoment[name]!, v = secondMoment[name]!
-            out.append(("m.\(name)", TensorOf(shape: [m.count], data: m)))
-            out.append(("v.\(name)", TensorOf(shape: [v.count], data: v)))
+        for name in moments.keys.sorted() {
+            let state = moments[name]!
+            out.append(("m.\(name)", TensorOf(shape: [state.m.count], data: state.m)))
+            out.append(("v.\(name)", TensorOf(shape: [state.v.count], data: state.v)))
         }
         return out
     }
@@ -98,33 +108,27 @@ public final class AdamWOf<S: TensorScalar> {
         guard let s = loadedStep else { throw CoreError("AdamW.loadState: no 'step' entry") }
         guard Set(m.keys) == Set(v.keys) else { throw CoreError("AdamW.loadState: first and second moments name different parameters") }
         for (k, a) in m where v[k]!.count != a.count { throw CoreError("AdamW.loadState: moments of '\(k)' differ in size") }
-        step = s; firstMoment = m; secondMoment = v
+        step = s
+        moments = Dictionary(uniqueKeysWithValues: m.map { ($0.key, Moments(m: $0.value, v: v[$0.key]!)) })
     }
 }
 
 public typealias AdamW = AdamWOf<Float>
 
-/// Exponential moving average of parameters: shadow ← decay · shadow + (1 − decay) · p.
-public final class EMAOf<S: TensorScalar> {
-    public let decay: Double
-    public private(set) var shadow: [String: [S]] = [:]
-    public init(decay: Double) {
-        precondition(decay >= 0 && decay < 1, "EMA: decay must be in [0, 1), got \(decay)")
-        self.decay = decay
+/// One step of an exponential moving average of parameters, shadow ← decay · shadow + (1 − decay) · p,
+/// matched by position (the shadow is e.g. a frozen clone of the model). Parameters are spread over
+/// the engine's threads whole (the result does not depend on the thread count).
+public func updateEMA<S>(_ shadow: [(String, TensorOf<S>)], toward parameters: [(String, TensorOf<S>)], decay: Double) {
+    precondition(decay >= 0 && decay < 1, "updateEMA: decay must be in [0, 1), got \(decay)")
+    precondition(shadow.count == parameters.count, "updateEMA: \(shadow.count) shadow tensors for \(parameters.count) parameters")
+    for ((sn, s), (pn, p)) in zip(shadow, parameters) {
+        precondition(s.count == p.count && s !== p, "updateEMA: shadow \(sn) \(s.shape) does not match parameter \(pn) \(p.shape)")
     }
-    /// Updates the averages (the first call copies the parameters).
-    public func update(_ parameters: [(String, TensorOf<S>)]) {
-        let d = S(decay), od = S(1 - decay)
-        for (name, p) in parameters {
-            if shadow[name] == nil { shadow[name] = p.data; continue }
-            shadow[name]!.withUnsafeMutableBufferPointer { s in
-                for i in 0..<p.count { s[i] = d * s[i] + od * p.data[i] }
-            }
-        }
-    }
-    /// Writes the averages into the parameters (e.g. before evaluation or saving).
-    public func copy(to parameters: [(String, TensorOf<S>)]) {
-        for (name, p) in parameters { if let s = shadow[name] { p.data = s } }
+    let d = S(decay), od = S(1 - decay)
+    parallelForItems(sizes: parameters.map { $0.1.count }) { item in
+        let s = shadow[item].1, p = parameters[item].1
+        s.data.withUnsafeMutableBufferPointer { sp in p.data.withUnsafeBufferPointer { pp in
+            for i in sp.indices { sp[i] = d * sp[i] + od * pp[i] }
+        } }
     }
 }
-public typealias EMA = EMAOf<Float>

@@ -19,6 +19,7 @@ public enum Engine {
         let n = Int(ck_openblas_threads())
         ck_openblas_set_threads(1)
         ck_enable_ftz_daz()
+        _ = ck_keep_freed_memory()
         return max(1, n)
     }()
 
@@ -50,6 +51,28 @@ func parallelFor(_ n: Int, grain: Int = 16_384, _ body: (Range<Int>) -> Void) {
     DispatchQueue.concurrentPerform(iterations: chunks) { c in
         ck_enable_ftz_daz()
         body((n * c / chunks)..<(n * (c + 1) / chunks))
+    }
+}
+
+/// Runs `body(i)` for every item `i` of `sizes`, the items split into at most `Engine.threads` runs of
+/// consecutive items of about equal total size (an item is never split, so per-item work — an
+/// optimizer update of one parameter — runs exactly as it would serially). The partition depends only
+/// on the sizes, `grain` and the thread count. Workers run with FTZ/DAZ on.
+func parallelForItems(sizes: [Int], grain: Int = 32_768, _ body: (Int) -> Void) {
+    let total = sizes.reduce(0, +)
+    let chunks = min(Engine.threads, sizes.count, max(1, total / max(1, grain)))
+    if chunks <= 1 { for i in sizes.indices { body(i) }; return }
+    // Chunk c starts at the first item whose offset is ≥ c·total/chunks.
+    var starts = [Int](repeating: sizes.count, count: chunks + 1)
+    starts[0] = 0
+    var offset = 0, c = 1
+    for (i, size) in sizes.enumerated() {
+        while c < chunks && offset >= total * c / chunks { starts[c] = i; c += 1 }
+        offset += size
+    }
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        ck_enable_ftz_daz()
+        for i in starts[c]..<starts[c + 1] { body(i) }
     }
 }
 

@@ -1,12 +1,14 @@
 // Run-level functions in `semidpo`: writing files into the run directory, resolving paths, and
 // `inspect` for printing values. (`semidpo.args/seed/threads/out` are fields set by `semidpo run`.)
 import CLua
+import Foundation
 import Core
 
 enum RunBindings: LuaBindings {
     static let module: String? = nil
     static let functions: [LuaFunction] = [
         LuaFunction("write_text", run_write_text),
+        LuaFunction("copy_file", run_copy_file),
         LuaFunction("path", run_path),
         LuaFunction("inspect", run_inspect),
     ]
@@ -23,6 +25,17 @@ private func run_write_text(_ L: OpaquePointer?) -> Int32 {
         let path = try args.string(1)
         let text = try args.string(2)
         try args.push(try args.run.writeText(text, to: path))
+        return 1
+    }
+}
+
+/// `semidpo.copy_file(from, to) -> absolute path of the copy`: copies a file byte for byte, writing
+/// `to` atomically (temp + rename); relative paths resolve in the run directory; recorded in the manifest.
+private func run_copy_file(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "copy_file") { args in
+        let from = try args.run.resolve(try args.string(1)), to = try args.string(2)
+        guard let data = FileManager.default.contents(atPath: from) else { throw args.error(1, "cannot read '\(from)'") }
+        try args.push(try args.run.writeData(data, to: to))
         return 1
     }
 }

@@ -9,12 +9,12 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Benchmark the engine against PyTorch on this machine.",
         discussion: """
-            Times the reference UNet's building blocks (conv, linear, group norm, attention; forward +
-            backward at training sizes) and sgemm 1024³, then the whole reference model: training step
-            at batch 32, forward at batch 64, a Diffusion-DPO step at 16 pairs and guided DDIM sampling
-            at batch 64; and reports peak resident memory. When `python3 -c "import torch"` works,
-            bench/torch_reference.py runs the same work afterwards and the ratio PyTorch time / semidpo
-            time is printed (> 1: semidpo is faster).
+            Times the reference UNet's building blocks (conv, linear, group norm, attention; forward + \
+            backward at training sizes) and sgemm 1024³, then the whole reference model: training step \
+            at batch 32, forward at batch 64, a Diffusion-DPO step at 16 pairs and guided DDIM sampling \
+            at batch 64; and reports peak resident memory. When `python3 -c "import torch"` works, \
+            bench/torch_reference.py runs the same work afterwards and the ratio PyTorch time / semidpo \
+            time is printed (> 1: semidpo is faster). \
             Other work on the machine changes the figures: the load average is printed beside them.
 
             Examples:
@@ -38,7 +38,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repetitions per benchmark (the median is reported).")
     var iterations = 10
 
-    @Option(help: "Threads for OpenBLAS and the engine's loops (default: all cores).")
+    @Option(help: "Engine threads (default: all cores; OpenBLAS itself runs single-threaded).")
     var threads: Int?
 
     @Flag(help: "Print one JSON object instead of tables.")

@@ -7,14 +7,14 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run a Lua recipe.",
         discussion: """
-            The recipe sees its settings as semidpo.args (typed: 5 is an integer, 0.5 and 1e-3 numbers,
-            true/false booleans, anything else a string; quote a value to keep it a string), and
-            semidpo.seed, semidpo.threads and semidpo.out (the run directory). Files the recipe writes
-            with relative paths land in the run directory, which also gets a manifest.yaml (recipe and
-            its sha256, settings, seed, threads, git commit, times, exit status, BLAS core, files written),
+            The recipe sees its settings as semidpo.args (typed: 5 is an integer, 0.5 and 1e-3 numbers, \
+            true/false booleans, anything else a string; quote a value to keep it a string), and \
+            semidpo.seed, semidpo.threads and semidpo.out (the run directory). Files the recipe writes \
+            with relative paths land in the run directory, which also gets a manifest.yaml (recipe and \
+            its sha256, settings, seed, threads, git commit, times, exit status, BLAS core, files written), \
             also when the recipe fails.
 
-            Exit status: 0 success, 1 recipe error (message with recipe.lua:LINE and a traceback),
+            Exit status: 0 success, 1 recipe error (message with recipe.lua:LINE and a traceback), \
             2 bad command line (missing recipe, malformed --set, unusable --out).
             """)
 
@@ -30,7 +30,7 @@ struct RunCommand: ParsableCommand {
     @Option(name: .long, help: "Random seed, visible as semidpo.seed.")
     var seed: Int = 0
 
-    @Option(name: .long, help: "BLAS threads (default: all cores), visible as semidpo.threads.")
+    @Option(name: .long, help: "Engine threads (default: all cores; OpenBLAS itself runs single-threaded), visible as semidpo.threads. Results are identical for a given thread count.")
     var threads: Int?
 
     func run() throws {

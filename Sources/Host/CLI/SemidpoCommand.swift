@@ -15,8 +15,8 @@ struct SemidpoCommand: ParsableCommand {
         commandName: "semidpo",
         abstract: "Run Semi-DPO experiments written as Lua recipes.",
         discussion: """
-            A recipe is a Lua file that calls the `semidpo` API: build or load preference data, score it
-            with a reward committee, train with Diffusion-DPO, pseudo-label, evaluate and write tables.
+            A recipe is a Lua file that calls the `semidpo` API: build or load preference data, score it \
+            with a reward committee, train with Diffusion-DPO, pseudo-label, evaluate and write tables. \
             Each run writes into its own directory with a manifest.yaml.
 
             Examples:

@@ -8,8 +8,8 @@ struct VersionCommand: ParsableCommand {
         commandName: "version",
         abstract: "Print the version, the OpenBLAS kernels in use and their self-check.",
         discussion: """
-            semidpo chooses OpenBLAS kernels the CPU supports when OpenBLAS picked generic ones (it sets
-            OPENBLAS_CORETYPE and restarts itself; a value you set is never overridden), then checks one
+            semidpo chooses OpenBLAS kernels the CPU supports when OpenBLAS picked generic ones (it sets \
+            OPENBLAS_CORETYPE and restarts itself; a value you set is never overridden), then checks one \
             GEMM against a plain loop and falls back to safe kernels if the check fails.
             """)
 
