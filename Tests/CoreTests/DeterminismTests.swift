@@ -83,4 +83,36 @@ private func trainingStepFingerprint() -> ([Float], [Float]) {
         }
         #expect(run(threads: 1) == run(threads: 2))
     }
+
+    /// evaluatePairs runs the policy and reference forwards of two DiffusionModels on two threads at
+    /// once; hiding the model type (a wrapper) takes the one-after-the-other path. Same thread count,
+    /// so the loss, the per-image errors and every gradient must be the same bits.
+    @Test func concurrentReferenceForwardMatchesSequential() throws {
+        let saved = Engine.threads
+        defer { Engine.setThreads(saved) }
+        Engine.setThreads(2)
+        let words = ["a", "red", "blue", "circle", "square"]
+        let policy = try DiffusionModel(config: .tiny(vocabulary: words), seed: 3)
+        let reference = policy.clone()
+        reference.freeze()
+        let key = RandomKey(seed: 8)
+        let shape = [4, 3, 8, 8]
+        let batch = try PairBatch(winners: Tensor.normal(shape, key: key.child("w")), losers: Tensor.normal(shape, key: key.child("l")),
+                              tokens: try policy.tokenize(["a red circle", "a blue square", "", "a red square"]), ids: [1, 2, 3, 4])
+        let noise = Tensor.normal(shape, key: key.child("noise"))
+        // Move the policy off the reference so the loss has a gradient.
+        for (_, p) in policy.parameters() { p.data = p.data.enumerated().map { $0.element + 0.01 * Float($0.offset % 7 - 3) } }
+        func run(_ policyView: Denoiser, _ referenceView: Denoiser) throws -> (PairEvaluation, [Float]) {
+            zeroGrad(policy.parameters())
+            let e = try evaluatePairs(policy: policyView, reference: referenceView, batch: batch, labels: [1, -1, 1, 0],
+                                      timesteps: [10, 300, 650, 990], noise: noise,
+                                      objective: .dpo(PreferenceLossConfig(kind: .sigmoid, beta: 500)), backwardScale: 1)
+            return (e, flatGrads(policy.parameters()))
+        }
+        let (c, cg) = try run(policy, reference)
+        let (s, sg) = try run(RecordingDenoiser(policy), RecordingDenoiser(reference))
+        #expect(c.loss == s.loss && c.policyWinner == s.policyWinner && c.referenceLoser == s.referenceLoser)
+        #expect(cg == sg)
+        #expect(cg.contains { $0 != 0 })
+    }
 }

@@ -120,8 +120,17 @@ public func evaluatePairs(policy: Denoiser, reference: Denoiser?, batch: PairBat
     let ts = timesteps + timesteps
     let tokens = batch.tokens.appending(batch.tokens)
     let forward = { policy.perSampleMSE(x0: x, noise: eps, timesteps: ts, tokens: tokens) }
-    let mse = train ? forward() : noGrad(forward)                                   // (2B,)
-    let ref = noGrad { reference!.perSampleMSE(x0: x, noise: eps, timesteps: ts, tokens: tokens) }
+    let referenceForward = { noGrad { reference!.perSampleMSE(x0: x, noise: eps, timesteps: ts, tokens: tokens) } }
+    var mse: Tensor, ref: Tensor                                                     // (2B,) each
+    if let p = policy as? DiffusionModel, let r = reference as? DiffusionModel, p !== r {
+        // Two independent forwards of models that share nothing: one per core (same numbers as in turn).
+        var m: Tensor?, rf: Tensor?
+        concurrently({ m = train ? forward() : noGrad(forward) }, { rf = referenceForward() })
+        mse = m!; ref = rf!
+    } else {
+        mse = train ? forward() : noGrad(forward)
+        ref = referenceForward()
+    }
     let pw = (0..<b).map { Double(mse.data[$0]) }, pl = (0..<b).map { Double(mse.data[b + $0]) }
     let rw = (0..<b).map { Double(ref.data[$0]) }, rl = (0..<b).map { Double(ref.data[b + $0]) }
     var dmse = [Double](repeating: 0, count: 2 * b)

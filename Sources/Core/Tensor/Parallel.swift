@@ -76,6 +76,22 @@ func parallelForItems(sizes: [Int], grain: Int = 32_768, _ body: (Int) -> Void) 
     }
 }
 
+/// Runs `a` and `b` at the same time on two threads when the engine has two or more (each with the
+/// caller's grad mode and FTZ/DAZ; the ops inside keep their fixed partitions, so the results are
+/// those of running them one after the other), else one after the other. The two must not share
+/// mutable state.
+func concurrently(_ a: () -> Void, _ b: () -> Void) {
+    guard Engine.threads >= 2 else { a(); b(); return }
+    let grad = Autograd.isEnabled
+    DispatchQueue.concurrentPerform(iterations: 2) { i in
+        ck_enable_ftz_daz()
+        let previous = Autograd.isEnabled
+        Autograd.isEnabled = grad
+        defer { Autograd.isEnabled = previous }
+        if i == 0 { a() } else { b() }
+    }
+}
+
 /// Splits `0..<n` into `chunks` contiguous parts aligned to multiples of `align` (the last part
 /// takes the remainder); part `c` of the fixed partition.
 @inline(__always)
