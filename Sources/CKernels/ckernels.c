@@ -2,6 +2,7 @@
 #include "ckernels.h"
 #include <cpuid.h>
 #include <xmmintrin.h>
+#include <emmintrin.h>
 #include <pmmintrin.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -92,3 +93,115 @@ int ck_keep_freed_memory(void) {
 const char *ck_openblas_corename(void) { return openblas_get_corename(); }
 int ck_openblas_threads(void) { return openblas_get_num_threads(); }
 void ck_openblas_set_threads(int n) { openblas_set_num_threads(n); }
+
+// ---------------------------------------------------------------------------------------------
+// A small task pool for the engine's parallel regions (see ckernels.h). One job at a time: the
+// caller publishes (fn, ctx, n) under a new generation in `ticket` = generation << 32 | next index,
+// then it and the workers claim indices by compare-and-swap on `ticket` (a claim of a stale
+// generation fails, so nobody runs a task with another job's fields) and count finished tasks in
+// `done`. Workers spin for a short while after a job (back-to-back regions of a training step keep
+// them awake: a sleeping vCPU takes tens of microseconds to wake) and then sleep on a condition
+// variable. A caller that finds the pool busy (a nested region, or another thread's) runs its
+// tasks itself.
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <time.h>
+
+#define CK_POOL_MAX_WORKERS 63
+
+static struct {
+    _Atomic uint64_t ticket;          // generation << 32 | next index to claim
+    _Atomic long done;                // tasks of the current job finished
+    _Atomic int busy;                 // 1 while a caller owns the pool
+    _Atomic int sleepers;             // workers waiting on `wake`
+    ck_task_fn fn;
+    void *ctx;
+    long n;
+    int workers;                      // started workers
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+} pool = { .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+static _Thread_local int in_pool_task = 0;
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+// Claims and runs tasks of generation `gen` until none are left; returns how many it ran.
+static long run_tasks(uint32_t gen) {
+    long ran = 0;
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&pool.ticket, memory_order_acquire);
+        if ((uint32_t)(t >> 32) != gen) break;
+        ck_task_fn fn = pool.fn; void *ctx = pool.ctx; long n = pool.n;
+        long i = (long)(t & 0xffffffffu);
+        if (i >= n) break;
+        if (!atomic_compare_exchange_weak_explicit(&pool.ticket, &t, t + 1, memory_order_acq_rel, memory_order_acquire)) continue;
+        fn(ctx, i);
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+        ran++;
+    }
+    return ran;
+}
+
+static void *pool_worker(void *arg) {
+    (void)arg;
+    ck_enable_ftz_daz();
+    in_pool_task = 1;
+    uint32_t seen = 0;
+    for (;;) {
+        uint64_t start = now_ns();
+        unsigned spins = 0;
+        for (;;) {
+            uint32_t gen = (uint32_t)(atomic_load_explicit(&pool.ticket, memory_order_acquire) >> 32);
+            if (gen != seen) { seen = gen; break; }
+            _mm_pause();
+            if ((++spins & 63) == 0 && now_ns() - start > 300000) {   // ~0.3 ms of spinning, then sleep
+                pthread_mutex_lock(&pool.mu);
+                atomic_fetch_add(&pool.sleepers, 1);
+                while ((uint32_t)(atomic_load(&pool.ticket) >> 32) == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+                atomic_fetch_sub(&pool.sleepers, 1);
+                pthread_mutex_unlock(&pool.mu);
+                start = now_ns();
+            }
+        }
+        run_tasks(seen);
+    }
+    return NULL;
+}
+
+int ck_pool_run(long n, int threads, ck_task_fn fn, void *ctx) {
+    if (n <= 0) return 0;
+    int expected = 0;
+    if (threads <= 1 || n == 1 || in_pool_task ||
+        !atomic_compare_exchange_strong(&pool.busy, &expected, 1)) {
+        for (long i = 0; i < n; i++) fn(ctx, i);
+        return 0;
+    }
+    int want = threads - 1 > CK_POOL_MAX_WORKERS ? CK_POOL_MAX_WORKERS : threads - 1;
+    while (pool.workers < want) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, pool_worker, NULL) != 0) break;
+        pthread_detach(t);
+        pool.workers++;
+    }
+    pool.fn = fn; pool.ctx = ctx; pool.n = n;
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    uint32_t gen = (uint32_t)(atomic_load(&pool.ticket) >> 32) + 1;
+    atomic_store(&pool.ticket, (uint64_t)gen << 32);                  // publish (seq_cst)
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    in_pool_task = 1;
+    run_tasks(gen);
+    in_pool_task = 0;
+    while (atomic_load_explicit(&pool.done, memory_order_acquire) < n) _mm_pause();
+    atomic_store(&pool.busy, 0);
+    return 1;
+}

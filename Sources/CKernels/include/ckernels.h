@@ -24,4 +24,13 @@ const char *ck_openblas_corename(void);
 int ck_openblas_threads(void);
 void ck_openblas_set_threads(int n);
 
+/// A task of a parallel region: `fn(ctx, i)` for one index i.
+typedef void (*ck_task_fn)(void *ctx, long i);
+/// Runs fn(ctx, 0..<n) on the calling thread and up to `threads − 1` pool workers (started on first
+/// use; they spin ~0.3 ms after a job, then sleep). Which thread runs which index is not fixed, so
+/// tasks must not depend on it. Returns when every task has finished. A nested call (from inside a
+/// task) or a call while another thread owns the pool runs the tasks on the calling thread.
+/// Returns 1 if the pool was used, 0 if the tasks ran inline.
+int ck_pool_run(long n, int threads, ck_task_fn fn, void *ctx);
+
 #endif

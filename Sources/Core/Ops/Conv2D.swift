@@ -2,7 +2,6 @@
 // of samples, the groups split across the engine's threads; backward recomputes the columns (saves
 // memory), transposed convolution or col2im. NCHW.
 import CKernels
-import Dispatch
 
 /// Output size of a convolution along one axis: ⌊(n + 2·padding − kernel) / stride⌋ + 1.
 @inline(__always)
@@ -130,7 +129,7 @@ func convGroupSize(_ g: ConvGeometry) -> Int {
 /// Runs `body(part, b0, gs)` for every group of `group` samples (the last may be smaller) of a batch,
 /// the groups split into `convParts` contiguous parts, one per thread. `part` says which part a group
 /// belongs to (for per-part weight-gradient buffers). The partition depends only on the batch, the
-/// group size and the thread count; `concurrentPerform` hands each part to whichever thread is free
+/// group size and the thread count; `runParts` hands each part to whichever thread is free
 /// (with the other core busy, the calling thread runs both), which changes no result.
 @inline(__always)
 func forEachSampleGroup(batch: Int, group: Int, _ body: (_ part: Int, _ b0: Int, _ gs: Int) -> Void) {
@@ -141,10 +140,7 @@ func forEachSampleGroup(batch: Int, group: Int, _ body: (_ part: Int, _ b0: Int,
         }
     }
     if parts <= 1 { run(0); return }
-    DispatchQueue.concurrentPerform(iterations: parts) { part in
-        ck_enable_ftz_daz()
-        run(part)
-    }
+    runParts(parts, run)
 }
 
 /// How many parts `forEachSampleGroup` splits a batch into: one per thread, at most one per group.

@@ -1,7 +1,6 @@
 // The engine's one thread setting (OpenBLAS stays single-threaded), deterministic parallel loops and
 // GEMM splits with fixed partitioning, and reusable scratch buffers for im2col and friends.
 import CKernels
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,6 +39,25 @@ public enum Engine {
     public static var blasCoreName: String { String(cString: ck_openblas_corename()) }
 }
 
+/// Runs `body(part)` for every part in `0..<parts` on the calling thread and the engine's worker
+/// threads (`ck_pool_run`: workers stay awake between the back-to-back regions of a training step).
+/// Which thread runs a part is not fixed — parts must not depend on it — and every part runs with
+/// FTZ/DAZ on. A region started inside another (or while another thread's region runs) runs its parts
+/// on the calling thread, in order.
+@inline(__always)
+func runParts(_ parts: Int, _ body: (Int) -> Void) {
+    ck_enable_ftz_daz()
+    if parts <= 1 || Engine.threads <= 1 { for p in 0..<parts { body(p) }; return }
+    withoutActuallyEscaping(body) { escaping in
+        var task = escaping
+        withUnsafeMutablePointer(to: &task) { pointer in
+            _ = ck_pool_run(parts, Int32(Engine.threads), { context, part in
+                context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(part)
+            }, pointer)
+        }
+    }
+}
+
 /// Runs `body` over `0..<n` split into at most `Engine.threads` contiguous chunks. The partition
 /// depends only on `n`, `grain` and the thread count, never on scheduling. `grain` is the smallest
 /// number of items worth a chunk of its own. Workers run with FTZ/DAZ on.
@@ -48,10 +66,7 @@ func parallelFor(_ n: Int, grain: Int = 16_384, _ body: (Range<Int>) -> Void) {
     if n <= 0 { return }
     let chunks = min(Engine.threads, max(1, n / max(1, grain)))
     if chunks <= 1 { body(0..<n); return }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        ck_enable_ftz_daz()
-        body((n * c / chunks)..<(n * (c + 1) / chunks))
-    }
+    runParts(chunks) { c in body((n * c / chunks)..<(n * (c + 1) / chunks)) }
 }
 
 /// Runs `body(i)` for every item `i` of `sizes`, the items split into at most `Engine.threads` runs of
@@ -70,10 +85,7 @@ func parallelForItems(sizes: [Int], grain: Int = 32_768, _ body: (Int) -> Void) 
         while c < chunks && offset >= total * c / chunks { starts[c] = i; c += 1 }
         offset += size
     }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        ck_enable_ftz_daz()
-        for i in starts[c]..<starts[c + 1] { body(i) }
-    }
+    runParts(chunks) { c in for i in starts[c]..<starts[c + 1] { body(i) } }
 }
 
 /// Runs `a` and `b` at the same time on two threads when the engine has two or more (each with the
@@ -83,8 +95,7 @@ func parallelForItems(sizes: [Int], grain: Int = 32_768, _ body: (Int) -> Void) 
 func concurrently(_ a: () -> Void, _ b: () -> Void) {
     guard Engine.threads >= 2 else { a(); b(); return }
     let grad = Autograd.isEnabled
-    DispatchQueue.concurrentPerform(iterations: 2) { i in
-        ck_enable_ftz_daz()
+    runParts(2) { i in
         let previous = Autograd.isEnabled
         Autograd.isEnabled = grad
         defer { Autograd.isEnabled = previous }
@@ -114,8 +125,7 @@ func parallelGemm<S: TensorScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k
                beta: beta, c: c, ldc: ldc)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: chunks) { part in
-        ck_enable_ftz_daz()
+    runParts(chunks) { part in
         if byColumns {  // C[:, j0..<j1] = op(A) · op(B)[:, j0..<j1]
             let r = alignedPart(n, part, chunks, align: 16)
             if r.isEmpty { return }
