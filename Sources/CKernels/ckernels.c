@@ -100,8 +100,8 @@ void ck_openblas_set_threads(int n) { openblas_set_num_threads(n); }
 // then it and the workers claim indices by compare-and-swap on `ticket` (a claim of a stale
 // generation fails, so nobody runs a task with another job's fields) and count finished tasks in
 // `done`. Workers spin for a short while after a job (back-to-back regions of a training step keep
-// them awake: a sleeping vCPU takes tens of microseconds to wake) and then sleep on a condition
-// variable. A caller that finds the pool busy (a nested region, or another thread's) runs its
+// them awake: a sleeping vCPU takes tens of microseconds to wake) — ~0.3 ms after a job they took
+// part in, ~20 µs after one they were too late for — and then sleep on a condition variable. A caller that finds the pool busy (a nested region, or another thread's) runs its
 // tasks itself.
 #include <pthread.h>
 #include <stdatomic.h>
@@ -153,6 +153,7 @@ static void *pool_worker(void *arg) {
     ck_enable_ftz_daz();
     in_pool_task = 1;
     uint32_t seen = 0;
+    uint64_t spin_ns = 300000;
     for (;;) {
         uint64_t start = now_ns();
         unsigned spins = 0;
@@ -160,7 +161,7 @@ static void *pool_worker(void *arg) {
             uint32_t gen = (uint32_t)(atomic_load_explicit(&pool.ticket, memory_order_acquire) >> 32);
             if (gen != seen) { seen = gen; break; }
             _mm_pause();
-            if ((++spins & 63) == 0 && now_ns() - start > 300000) {   // ~0.3 ms of spinning, then sleep
+            if ((++spins & 63) == 0 && now_ns() - start > spin_ns) {   // spin a while, then sleep
                 pthread_mutex_lock(&pool.mu);
                 atomic_fetch_add(&pool.sleepers, 1);
                 while ((uint32_t)(atomic_load(&pool.ticket) >> 32) == seen) pthread_cond_wait(&pool.wake, &pool.mu);
@@ -169,7 +170,10 @@ static void *pool_worker(void *arg) {
                 start = now_ns();
             }
         }
-        run_tasks(seen);
+        // Spin ~0.3 ms for the next job after taking part in this one; only ~20 µs after arriving
+        // too late to (the caller had claimed every task: the core is probably shared with other
+        // work, and a spinning worker would take time from the caller there).
+        spin_ns = run_tasks(seen) > 0 ? 300000 : 20000;
     }
     return NULL;
 }
