@@ -81,6 +81,10 @@ import Testing
         expectGradients([("x", x), ("weight", gw), ("bias", gb)]) { groupNorm(x, groups: 4, weight: gw, bias: gb) }
         expectGradients([("x", x), ("weight", gw), ("bias", gb)]) { groupNormSiLU(x, groups: 2, weight: gw, bias: gb) }
         expectGradients([("x", x), ("weight", gw), ("bias", gb)]) { groupNormSiLU(x, groups: 1, weight: gw, bias: gb) }
+        let ms = leaf([2, 4], seed: 57, scale: 0.5), mh = leaf([2, 4], seed: 58, scale: 0.5)
+        expectGradients([("x", x), ("weight", gw), ("bias", gb), ("scale", ms), ("shift", mh)]) {
+            groupNormModulatedSiLU(x, groups: 2, weight: gw, bias: gb, scale: ms, shift: mh)
+        }
         let t = leaf([3, 5, 6], seed: 28, scale: 2, shift: -1)
         let lw = leaf([6], seed: 29, shift: 1), lb = leaf([6], seed: 30)
         expectGradients([("x", t), ("weight", lw), ("bias", lb)]) { layerNorm(t, weight: lw, bias: lb) }
@@ -110,6 +114,32 @@ import Testing
             #expect(w1.grad! == w2.grad!)
             #expect(b1.grad! == b2.grad!)
             let inference = noGrad { groupNormSiLU(x1, groups: 8, weight: w1, bias: b1) }
+            #expect(inference.data == fused.data)
+        }
+    }
+
+    @Test func groupNormModulatedSiLUEqualsUnfusedComposition() {
+        for shape in [[3, 32, 16, 16], [2, 64, 8, 8], [2, 16, 5, 3]] {
+            let b = shape[0], c = shape[1]
+            func inputs() -> [TensorOf<Float>] {
+                let x = TensorOf<Float>.normal(shape, key: RandomKey(seed: 51), mean: 0.5, std: 2)
+                let w = TensorOf<Float>.normal([c], key: RandomKey(seed: 52), mean: 1, std: 0.5)
+                let bi = TensorOf<Float>.normal([c], key: RandomKey(seed: 53), std: 0.5)
+                let s = TensorOf<Float>.normal([b, c], key: RandomKey(seed: 54), std: 0.7)
+                let h = TensorOf<Float>.normal([b, c], key: RandomKey(seed: 55), std: 0.7)
+                for t in [x, w, bi, s, h] { t.requiresGrad = true }
+                return [x, w, bi, s, h]
+            }
+            let upstream = TensorOf<Float>.normal(shape, key: RandomKey(seed: 56)).data
+            let f = inputs(), u = inputs()
+            let fused = groupNormModulatedSiLU(f[0], groups: 8, weight: f[1], bias: f[2], scale: f[3], shift: f[4])
+            let scale = u[3].reshaped([b, c, 1, 1]), shift = u[4].reshaped([b, c, 1, 1])
+            let unfused = silu(groupNorm(u[0], groups: 8, weight: u[1], bias: u[2]) * (scale + 1) + shift)
+            #expect(fused.data == unfused.data)
+            fused.backward(gradient: upstream)
+            unfused.backward(gradient: upstream)
+            for (a, e) in zip(f, u) { #expect(a.grad! == e.grad!) }
+            let inference = noGrad { groupNormModulatedSiLU(f[0], groups: 8, weight: f[1], bias: f[2], scale: f[3], shift: f[4]) }
             #expect(inference.data == fused.data)
         }
     }

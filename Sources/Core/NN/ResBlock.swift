@@ -54,12 +54,11 @@ public final class ResBlockOf<S: TensorScalar>: Module {
     public func callAsFunction(_ x: TensorOf<S>, embedding e: TensorOf<S>) -> TensorOf<S> {
         let b = x.shape[0]
         var h = conv1(norm1.silu(x))                                            // (B, Cout, H, W)
-        let shift = embedding(e).reshaped([b, outputChannels, 1, 1])           // (B, Cout, 1, 1)
         if let embeddingScale {
-            let scale = embeddingScale(e).reshaped([b, outputChannels, 1, 1])  // (B, Cout, 1, 1)
-            h = conv2(silu(norm2(h) * (scale + S(1)) + shift))
+            // SiLU(GN2(h)·(1 + W_s·e) + W_e·e) as one fused op; scale, shift: (B, Cout)
+            h = conv2(norm2.silu(h, scale: embeddingScale(e), shift: embedding(e)))
         } else {
-            h = conv2(norm2.silu(h + shift))
+            h = conv2(norm2.silu(h + embedding(e).reshaped([b, outputChannels, 1, 1])))
         }
         return (skip.map { $0(x) } ?? x) + h
     }

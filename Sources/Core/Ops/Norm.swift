@@ -6,32 +6,48 @@
 /// reference: Wu & He 2018, "Group Normalization".
 public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
                          eps: Double = 1e-5) -> TensorOf<S> {
-    groupNormOp("groupNorm", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false)
+    groupNormOp("groupNorm", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false, modulation: nil)
 }
 
-/// groupNorm, optionally followed by SiLU in the same passes (`groupNormSiLU`).
+/// A per-(sample, channel) modulation z·(1 + scale) + shift applied after the norm's own affine
+/// (FiLM / scale-shift norm); scale and shift are (B, C).
+struct GroupNormModulation<S: TensorScalar> {
+    let scale: TensorOf<S>, shift: TensorOf<S>
+}
+
+/// groupNorm, optionally modulated and followed by SiLU in the same passes (`groupNormSiLU`,
+/// `groupNormModulatedSiLU`).
 private func groupNormOp<S>(_ name: String, _ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
-                            eps: Double, silu: Bool) -> TensorOf<S> {
+                            eps: Double, silu: Bool, modulation: GroupNormModulation<S>?) -> TensorOf<S> {
     precondition(x.rank >= 2, "\(name): input must be (B, C, …), got \(x.shape)")
-    let c = x.shape[1]
+    let b = x.shape[0], c = x.shape[1]
     precondition(groups >= 1 && c % groups == 0, "\(name): \(c) channels not divisible into \(groups) groups")
     precondition(weight.shape == [c] && bias.shape == [c], "\(name): weight/bias must be (\(c)), got \(weight.shape), \(bias.shape)")
-    let (y, mean, rstd) = groupNormForward(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu)
+    if let m = modulation {
+        precondition(m.scale.shape == [b, c] && m.shift.shape == [b, c],
+                     "\(name): scale/shift must be (\(b), \(c)), got \(m.scale.shape), \(m.shift.shape)")
+    }
+    let (y, mean, rstd) = groupNormForward(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu,
+                                           modulation: modulation)
     let out = TensorOf(shape: x.shape, data: y)
-    if needsGrad(x, weight, bias) {
-        attachGroupNormBackward(out, x, groups: groups, weight: weight, bias: bias, mean: mean, rstd: rstd, silu: silu)
+    if needsGrad(x, weight, bias, modulation?.scale, modulation?.shift) {
+        attachGroupNormBackward(out, x, groups: groups, weight: weight, bias: bias, mean: mean, rstd: rstd, silu: silu,
+                                modulation: modulation)
     }
     return out
 }
 
-/// The forward pass shared by `groupNorm` and `groupNormSiLU`: y = z or SiLU(z) with
-/// z = (x − μ)·rstd·weight + bias per (sample, group), and the (B, G) mean and rstd backward needs.
-/// Statistics in Double, one (sample, group) per task — identical for any thread count.
+/// The forward pass shared by `groupNorm`, `groupNormSiLU` and `groupNormModulatedSiLU`: y = z, SiLU(z)
+/// or SiLU(z·(1 + s) + h) with z = (x − μ)·rstd·weight + bias per (sample, group), and the (B, G) mean
+/// and rstd backward needs. Statistics in Double, one (sample, group) per task — identical for any
+/// thread count.
 private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
-                                 eps: Double, silu: Bool) -> (y: [S], mean: [S], rstd: [S]) {
+                                 eps: Double, silu: Bool, modulation: GroupNormModulation<S>?) -> (y: [S], mean: [S], rstd: [S]) {
     let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
     let cpg = c / groups, n = cpg * hw
     var mean = [S](repeating: 0, count: b * groups), rstd = [S](repeating: 0, count: b * groups)  // (B, G)
+    // 1 + s and h per (b, c), as the unfused `z * (s + 1) + h` computes them.
+    let onePlusScale = modulation.map { $0.scale.data.map { $0 + 1 } } ?? [], shiftM = modulation?.shift.data ?? []
     let y: [S] = x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
         mean.withUnsafeMutableBufferPointer { mp in rstd.withUnsafeMutableBufferPointer { rp in
             uninitializedArray(x.count) { yp in  // y: (B, C, …)
@@ -44,11 +60,17 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
                         let rs = 1 / (v / Double(n) + eps).squareRoot()
                         mp[bg] = S(mu); rp[bg] = S(rs)
                         let m = S(mu), rsS = S(rs)
-                        let c0 = (bg % groups) * cpg
+                        let c0 = (bg % groups) * cpg, bi = bg / groups
                         for cc in 0..<cpg {
                             let scale = wp[c0 + cc] * rsS, shift = bp[c0 + cc] - m * scale
                             let o = base + cc * hw
-                            if silu {
+                            if !onePlusScale.isEmpty {
+                                let s1 = onePlusScale[bi * c + c0 + cc], h = shiftM[bi * c + c0 + cc]
+                                for i in o..<(o + hw) {
+                                    let z = (xp[i] * scale + shift) * s1 + h
+                                    yp[i] = z * stableSigmoid(z)
+                                }
+                            } else if silu {
                                 for i in o..<(o + hw) {
                                     let z = xp[i] * scale + shift
                                     yp[i] = z * stableSigmoid(z)
@@ -65,27 +87,35 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
     return (y, mean, rstd)
 }
 
-/// The backward pass shared by `groupNorm` (`silu` false: the gradient at z is dy) and
-/// `groupNormSiLU` (true: dz = dy · SiLU'(z), z recomputed from x, mean and rstd into a per-group
-/// scratch). Per-(b, c) partial sums for dweight/dbias are reduced over b in order: identical for any
-/// thread count.
+/// The backward pass shared by `groupNorm` (`silu` false: the gradient at z is dy), `groupNormSiLU`
+/// (true: dz = dy · SiLU'(z), z recomputed from x, mean and rstd into a per-group scratch) and
+/// `groupNormModulatedSiLU` (with u = z·(1 + s) + h: du = dy · SiLU'(u), ds = Σ z·du, dh = Σ du over
+/// the pixels, dz = (1 + s)·du). Per-(b, c) partial sums for dweight/dbias are reduced over b in order:
+/// identical for any thread count.
 private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, groups: Int, weight: TensorOf<S>,
-                                        bias: TensorOf<S>, mean: [S], rstd: [S], silu: Bool) {
+                                        bias: TensorOf<S>, mean: [S], rstd: [S], silu: Bool,
+                                        modulation: GroupNormModulation<S>?) {
     let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
     let cpg = c / groups, n = cpg * hw
-out.attach([x, weight, bias]) { dout in
+    let onePlusScale = modulation.map { $0.scale.data.map { $0 + 1 } } ?? [], shiftM = modulation?.shift.data ?? []
+    let modulated = modulation != nil, recompute = silu || modulated
+    out.attach([x, weight, bias] + (modulation.map { [$0.scale, $0.shift] } ?? [])) { dout in
         // Per-(b, c) partial sums for dweight/dbias, reduced over b in order afterwards.
         var pw = [S](repeating: 0, count: b * c), pb = [S](repeating: 0, count: b * c)  // (B, C)
+        // Per-(b, c) gradients of the modulation's scale and shift.
+        var ds = [S](repeating: 0, count: modulated ? b * c : 0), dh = [S](repeating: 0, count: modulated ? b * c : 0)
         let needX = x.requiresGrad
         x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
         dout.withUnsafeBufferPointer { db in
         mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
         pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
+        ds.withUnsafeMutableBufferPointer { dsb in dh.withUnsafeMutableBufferPointer { dhb in
             let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
+            let dsp = dsb.baseAddress, dhp = dhb.baseAddress  // nil unless modulated
             let body = { (dx: UnsafeMutablePointer<S>?) in
                 parallelFor(b * groups, grain: max(1, 8_192 / max(1, n))) { r in
                     // With SiLU, dz: (cpg, HW) — the gradient at z for one group, kept in cache.
-                    let dz = UnsafeMutablePointer<S>.allocate(capacity: silu ? n : 0)
+                    let dz = UnsafeMutablePointer<S>.allocate(capacity: recompute ? n : 0)
                     defer { dz.deallocate() }
                     for bg in r {
                         let base = bg * n, m = mp[bg], rs = rp[bg]
@@ -96,7 +126,21 @@ out.attach([x, weight, bias]) { dout in
                             let scale = wp[ch] * rs, shift = bp[ch] - m * scale
                             let xc = xp + o, dc = dp + o
                             var zc = UnsafePointer(dc)  // the gradient at z: dy, or dy · SiLU'(z)
-                            if silu {
+                            if modulated {
+                                // u = z·s1 + h; du = dy · SiLU'(u); ds += z·du, dh += du (Float, in
+                                // pixel order, as the unfused broadcast ops sum); dz = s1·du.
+                                let k = bi * c + ch, s1 = onePlusScale[k], h = shiftM[k]
+                                let zm = dz + cc * hw
+                                var sumS: S = 0, sumH: S = 0
+                                for i in 0..<hw {
+                                    let z = xc[i] * scale + shift, u = z * s1 + h, s = stableSigmoid(u)
+                                    let du = s * (1 + u * (1 - s)) * dc[i]
+                                    sumS += z * du; sumH += du
+                                    zm[i] = s1 * du
+                                }
+                                dsp![k] = sumS; dhp![k] = sumH
+                                zc = UnsafePointer(zm)
+                            } else if silu {
                                 // dz = dy · SiLU'(z), SiLU'(z) = σ(z)(1 + z(1 − σ(z)))
                                 let zm = dz + cc * hw
                                 for i in 0..<hw {
@@ -115,7 +159,7 @@ out.attach([x, weight, bias]) { dout in
                         let a = sdy / S(n), bb = sdyx / S(n)
                         for cc in 0..<cpg {
                             let ch = c0 + cc, o = base + cc * hw, gm = wp[ch]
-                            let zc = silu ? UnsafePointer(dz + cc * hw) : dp + o
+                            let zc = recompute ? UnsafePointer(dz + cc * hw) : dp + o
                             for i in 0..<hw {
                                 let xhat = (xp[o + i] - m) * rs
                                 dx[o + i] += rs * (zc[i] * gm - a - xhat * bb)
@@ -127,7 +171,12 @@ out.attach([x, weight, bias]) { dout in
             if needX { x.accumulateGrad { body($0) } } else { body(nil) }
         } }
         } }
+        } }
         } } } }
+        if let m = modulation {
+            m.scale.accumulateGrad { g in for k in 0..<(b * c) { g[k] += ds[k] } }
+            m.shift.accumulateGrad { g in for k in 0..<(b * c) { g[k] += dh[k] } }
+        }
         weight.accumulateGrad { dweight in for bi in 0..<b { for ch in 0..<c { dweight[ch] += pw[bi * c + ch] } } }
         bias.accumulateGrad { dbias in for bi in 0..<b { for ch in 0..<c { dbias[ch] += pb[bi * c + ch] } } }
     }
@@ -140,7 +189,18 @@ out.attach([x, weight, bias]) { dout in
 /// Forward saves mean and rstd (B, G) as `groupNorm` does.
 public func groupNormSiLU<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
                              eps: Double = 1e-5) -> TensorOf<S> {
-    groupNormOp("groupNormSiLU", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true)
+    groupNormOp("groupNormSiLU", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true, modulation: nil)
+}
+
+/// Fused scale-shift (FiLM) GroupNorm + SiLU: y = SiLU(groupNorm(x)·(1 + scale) + shift) with scale
+/// and shift (B, C), one value per sample and channel — a ResBlock's second norm with
+/// `scale_shift_norm`. One forward pass, one backward pass (into x, weight, bias, scale and shift);
+/// equal bit for bit to the unfused `silu(groupNorm(x) * (scale + 1) + shift)` with scale and shift
+/// reshaped to (B, C, 1, 1).
+public func groupNormModulatedSiLU<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
+                                      scale: TensorOf<S>, shift: TensorOf<S>, eps: Double = 1e-5) -> TensorOf<S> {
+    groupNormOp("groupNormModulatedSiLU", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true,
+                modulation: GroupNormModulation(scale: scale, shift: shift))
 }
 
 /// LayerNorm over the last axis: x (…, D); per row y = (x − μ)/sqrt(σ² + eps) · weight + bias.
