@@ -131,13 +131,13 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                                 // pixel order, as the unfused broadcast ops sum); dz = s1·du.
                                 let k = bi * c + ch, s1 = onePlusScale[k], h = shiftM[k]
                                 let zm = dz + cc * hw
-                                var sumS: S = 0, sumH: S = 0
-                                for i in 0..<hw {
+                                for i in 0..<hw {   // du (vectorises; the sums below cannot)
                                     let z = xc[i] * scale + shift, u = z * s1 + h, s = stableSigmoid(u)
-                                    let du = s * (1 + u * (1 - s)) * dc[i]
-                                    sumS += z * du; sumH += du
-                                    zm[i] = s1 * du
+                                    zm[i] = s * (1 + u * (1 - s)) * dc[i]
                                 }
+                                var sumS: S = 0, sumH: S = 0
+                                for i in 0..<hw { sumS += (xc[i] * scale + shift) * zm[i]; sumH += zm[i] }
+                                for i in 0..<hw { zm[i] = s1 * zm[i] }
                                 dsp![k] = sumS; dhp![k] = sumH
                                 zc = UnsafePointer(zm)
                             } else if silu {
