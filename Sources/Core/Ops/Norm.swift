@@ -13,6 +13,12 @@ public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bia
 /// (FiLM / scale-shift norm); scale and shift are (B, C).
 struct GroupNormModulation<S: TensorScalar> {
     let scale: TensorOf<S>, shift: TensorOf<S>
+    /// 1 + scale per (b, c), as the unfused `z * (scale + 1) + shift` computes it.
+    let onePlusScale: [S]
+    init(scale: TensorOf<S>, shift: TensorOf<S>) {
+        self.scale = scale; self.shift = shift
+        onePlusScale = scale.data.map { $0 + 1 }
+    }
 }
 
 /// groupNorm, optionally modulated and followed by SiLU in the same passes (`groupNormSiLU`,
@@ -46,8 +52,7 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
     let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
     let cpg = c / groups, n = cpg * hw
     var mean = [S](repeating: 0, count: b * groups), rstd = [S](repeating: 0, count: b * groups)  // (B, G)
-    // 1 + s and h per (b, c), as the unfused `z * (s + 1) + h` computes them.
-    let onePlusScale = modulation.map { $0.scale.data.map { $0 + 1 } } ?? [], shiftM = modulation?.shift.data ?? []
+    let onePlusScale = modulation?.onePlusScale ?? [], shiftM = modulation?.shift.data ?? []   // (B, C) each
     let y: [S] = x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
         mean.withUnsafeMutableBufferPointer { mp in rstd.withUnsafeMutableBufferPointer { rp in
             uninitializedArray(x.count) { yp in  // y: (B, C, …)
@@ -97,7 +102,7 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                                         modulation: GroupNormModulation<S>?) {
     let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
     let cpg = c / groups, n = cpg * hw
-    let onePlusScale = modulation.map { $0.scale.data.map { $0 + 1 } } ?? [], shiftM = modulation?.shift.data ?? []
+    let onePlusScale = modulation?.onePlusScale ?? [], shiftM = modulation?.shift.data ?? []   // (B, C) each
     let modulated = modulation != nil, recompute = silu || modulated
     out.attach([x, weight, bias] + (modulation.map { [$0.scale, $0.shift] } ?? [])) { dout in
         // Per-(b, c) partial sums for dweight/dbias, reduced over b in order afterwards.
