@@ -33,4 +33,16 @@ typedef void (*ck_task_fn)(void *ctx, long i);
 /// Returns 1 if the pool was used, 0 if the tasks ran inline.
 int ck_pool_run(long n, int threads, ck_task_fn fn, void *ctx);
 
+/// Winograd F(4×4, 3×3) convolution, stride 1, padding 1, NCHW Float, for inference (winograd.c).
+/// Floats of the transformed weights of a (cout, cin, 3, 3) filter bank.
+long ck_winograd43_weights_size(int cout, int cin);
+/// u (ck_winograd43_weights_size floats) = the transformed filters w (cout, cin, 3, 3), for the
+/// blocks of 4 output channels [b0, b1) (all: 0 … ⌈cout/4⌉; disjoint ranges may run in parallel).
+void ck_winograd43_weights(const float *w, int cout, int cin, float *u, long b0, long b1);
+/// Floats of scratch one call of ck_winograd43_conv needs (32-byte aligned).
+long ck_winograd43_scratch_size(int cin, int cout, int h, int w);
+/// y (n, cout, h, w) = conv3×3(x (n, cin, h, w), filters u) + bias (may be NULL) for n ≤ 8 samples.
+void ck_winograd43_conv(const float *x, int n, int cin, int h, int w, const float *u, const float *bias,
+                        int cout, float *y, float *scratch);
+
 #endif

@@ -18,9 +18,15 @@ public struct SamplerConfig: Equatable, Sendable {
     public var guidanceScale: Double?
     /// Images per forward pass (the guided pass runs 2 × this many rows).
     public var batchSize: Int
+    /// The model's 3×3 convolutions by Winograd F(4×4, 3×3) (`withWinogradConvolutions`: ≈ 2× fewer
+    /// FLOPs, rounding differs from training's im2col path by ≈ 1e-5 of a layer's output scale);
+    /// false = the same im2col convolutions as training, bit for bit.
+    public var winograd: Bool
 
-    public init(method: Method = .ddim(eta: 0), steps: Int = 50, guidanceScale: Double? = 3, batchSize: Int = 64) {
+    public init(method: Method = .ddim(eta: 0), steps: Int = 50, guidanceScale: Double? = 3, batchSize: Int = 64,
+                winograd: Bool = true) {
         self.method = method; self.steps = steps; self.guidanceScale = guidanceScale; self.batchSize = batchSize
+        self.winograd = winograd
     }
 
     func validate(schedule: NoiseSchedule) throws {
@@ -67,8 +73,8 @@ public enum Sampler {
         var start = 0
         while start < ids.count {
             let end = min(ids.count, start + config.batchSize)
-            out += noGrad { sampleChunk(model, tokens: tokens.rows(start..<end), ids: Array(ids[start..<end]),
-                                        imageShape: imageShape, config: config) }
+            out += noGrad { withWinogradConvolutions(config.winograd) { sampleChunk(model, tokens: tokens.rows(start..<end), ids: Array(ids[start..<end]),
+                                        imageShape: imageShape, config: config) } }
             start = end
         }
         return Tensor(shape: [ids.count] + imageShape, data: out)

@@ -146,6 +146,8 @@ func parallelGemm<S: TensorScalar>(transA: Bool, transB: Bool, m: Int, n: Int, k
 /// sampler beside a trainer) never share them; ops on one thread are not reentrant.
 final class ThreadContext {
     var gradEnabled = true
+    /// Inference 3×3 convolutions by Winograd (`withWinogradConvolutions`).
+    var winogradConvolutions = false
     private var buffers: [UnsafeMutableRawPointer?] = Array(repeating: nil, count: 8)
     private var capacities: [Int] = Array(repeating: 0, count: 8)
 
