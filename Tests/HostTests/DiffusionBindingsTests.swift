@@ -116,6 +116,32 @@ private func diffusionError(_ code: String) -> LuaError? { bindingsError(tinyCon
         #expect(csv.split(separator: "\n").count == 7, "header + 6 steps (4 restored from the checkpoint)")
     }
 
+    /// `winograd = false` samples through the training path's im2col convolutions; the default
+    /// Winograd path gives the same images up to rounding.
+    @Test func winogradOptionChangesOnlyTheRounding() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lua = try bindingsState(dir)
+        let r = try lua.runString(tinyConfig + """
+            local m = D.new{config = tiny, seed = 3}
+            local prompts = {"a red circle", "two blue squares", "", "a green ring"}
+            local fast = m:sample{prompts = prompts, seed = 9, steps = 4, guidance = 3}
+            local exact = m:sample{prompts = prompts, seed = 9, steps = 4, guidance = 3, winograd = false}
+            local again = m:sample{prompts = prompts, seed = 9, steps = 4, guidance = 3, winograd = false}
+            local maxdiff, same = 0, true
+            for i = 1, #fast do
+              maxdiff = math.max(maxdiff, math.abs(fast[i] - exact[i]))
+              if exact[i] ~= again[i] then same = false end
+            end
+            return maxdiff, same
+            """, name: "@winograd.lua")
+        let maxdiff = try #require(r[0] as? Double)
+        #expect(maxdiff > 0 && maxdiff < 1e-3, "max |winograd − im2col| = \(maxdiff)")
+        #expect(r[1] as? Bool == true)
+        let e = diffusionError("local m = D.new{config = tiny}\nm:sample{prompts = {'a red circle'}, winograd = 'no'}")
+        #expect(e?.message.contains("option 'winograd'") == true, "\(e?.message ?? "no error")")
+    }
+
     @Test func errorsNameTheArgument() throws {
         let e1 = diffusionError("D.new{config = {chanels = {8, 16}}}")
         #expect(e1?.message.contains("unknown key 'chanels'") == true, "\(e1?.message ?? "no error")")

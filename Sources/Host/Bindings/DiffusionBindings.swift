@@ -189,7 +189,8 @@ private func model_config(_ L: OpaquePointer?) -> Int32 {
 // MARK: - Sampling
 
 /// Sampler settings from options `steps`, `guidance` (number, or false for the conditional model
-/// alone), `eta`, `method` ("ddim" | "ddpm"), `batch_size`.
+/// alone), `eta`, `method` ("ddim" | "ddpm"), `batch_size`, `winograd` (false: the 3×3 convolutions by
+/// im2col as in training, bit for bit, instead of Winograd F(4×4, 3×3)).
 private func samplerConfig(_ o: LuaOptions, _ args: LuaArgs, index: Int32, defaultGuidance: Double) throws -> SamplerConfig {
     let steps = try o.integer("steps", default: 50)
     let eta = try o.number("eta", default: 0)
@@ -208,8 +209,8 @@ private func samplerConfig(_ o: LuaOptions, _ args: LuaArgs, index: Int32, defau
             guidance = try o.number("guidance")
         }
     }
-    let config = SamplerConfig(method: method, steps: steps, guidanceScale: guidance, batchSize: try o.integer("batch_size", default: 64))
-    return config
+    return SamplerConfig(method: method, steps: steps, guidanceScale: guidance, batchSize: try o.integer("batch_size", default: 64),
+                         winograd: try o.boolean("winograd", default: true))
 }
 
 /// Prompt texts from a list of strings, or of tables with a `text` field (GenEval entries).
@@ -225,14 +226,14 @@ private func promptTexts(_ value: Any?, _ args: LuaArgs, index: Int32, key: Stri
     }
 }
 
-/// `model:sample{prompts = {...}, seed = 0, steps = 50, guidance = 5, eta = 0, method = "ddim", batch_size = 64}
+/// `model:sample{prompts = {...}, seed = 0, steps = 50, guidance = 5, eta = 0, method = "ddim", batch_size = 64, winograd = true}
 /// -> images, shape`: images is a flat array of N·C·S·S numbers (image i = CHW block i, values in
 /// [−1, 1]; the form `semidpo.dpo.pairs` takes), shape = {N, C, S, S}. Image i's noise depends on
 /// (seed, i) only, so two models sampled with the same seed start from the same noise.
 private func model_sample(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "sample") { args in
         let model = try args.this(DiffusionModel.self)
-        let o = try args.options(2, allowed: ["prompts", "seed", "steps", "guidance", "eta", "method", "batch_size"])
+        let o = try args.options(2, allowed: ["prompts", "seed", "steps", "guidance", "eta", "method", "batch_size", "winograd"])
         let prompts = try promptTexts(o.values["prompts"], args, index: 2)
         let seed = try o.integer("seed", default: 0)
         let config = try samplerConfig(o, args, index: 2, defaultGuidance: 5)
@@ -249,7 +250,8 @@ private func model_sample(_ L: OpaquePointer?) -> Int32 {
 private func model_grid(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "grid") { args in
         let model = try args.this(DiffusionModel.self)
-        let o = try args.options(2, allowed: ["prompts", "seeds", "path", "steps", "guidance", "eta", "method", "batch_size", "scale"])
+        let o = try args.options(2, allowed: ["prompts", "seeds", "path", "steps", "guidance", "eta", "method", "batch_size", "scale",
+                                               "winograd"])
         let prompts = try promptTexts(o.values["prompts"], args, index: 2)
         let seeds = try o.numbers("seeds")?.map { Int($0) } ?? [1, 2, 3, 4]
         guard !seeds.isEmpty, seeds.allSatisfy({ $0 >= 0 }) else { throw args.error(2, "option 'seeds': expected a non-empty list of integers ≥ 0") }
@@ -522,7 +524,7 @@ private func reportTable(_ r: SampleEvalReport, seconds: Double) -> [String: Any
 private func diffusion_evaluate(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "evaluate") { args in
         let o = try args.options(1, allowed: ["model", "prompts", "count", "world_seed", "size", "seed", "steps", "guidance", "eta",
-                                              "method", "batch_size"])
+                                              "method", "batch_size", "winograd"])
         guard let model = try o.object("model", DiffusionModel.self) else { throw args.error(1, "option 'model' (a Model) is required") }
         let prompts = try evaluationPrompts(o, args)
         let config = try samplerConfig(o, args, index: 1, defaultGuidance: 5)

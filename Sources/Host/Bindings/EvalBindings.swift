@@ -30,10 +30,12 @@ enum EvalBindings: LuaBindings {
     ]
 }
 
-private let runOptions = ["model", "suite", "committee", "seed", "steps", "guidance", "eta", "limit", "world_seed", "size", "batch_size"]
+private let runOptions = ["model", "suite", "committee", "seed", "steps", "guidance", "eta", "limit", "world_seed", "size", "batch_size",
+                          "winograd"]
 
 /// `semidpo.eval.run{model =, suite = "pickapic"|"hpsv2"|"parti"|"geneval" | {prompt, …}, committee = Committee?,
-/// seed = 0, steps = 20, guidance = 5 | false, eta = 0, limit = N?, world_seed = 0, size = 500, batch_size = 64} -> EvalScores`
+/// seed = 0, steps = 20, guidance = 5 | false, eta = 0, limit = N?, world_seed = 0, size = 500, batch_size = 64,
+/// winograd = true} -> EvalScores`
 ///
 /// Samples one image per prompt with DDIM (image p from (seed, p's index in the full suite or list))
 /// and scores it with every committee member, the oracle (alignment, aesthetics, detail, overall) and
@@ -85,7 +87,8 @@ private func eval_run(_ L: OpaquePointer?) -> Int32 {
                 throw args.error(1, "option 'suite': expected a suite name or a list of prompts, got \(LuaOptions.luaTypeName(of: other))")
             }
         } catch let e as CoreError { throw args.error(1, "option 'suite': \(e.message)") }
-        let sampler = SamplerConfig(method: .ddim(eta: eta), steps: steps, guidanceScale: guidance, batchSize: batch)
+        let sampler = SamplerConfig(method: .ddim(eta: eta), steps: steps, guidanceScale: guidance, batchSize: batch,
+                                    winograd: try o.boolean("winograd", default: true))
         let t0 = Date()
         let scores: EvalScores
         do {
@@ -175,7 +178,8 @@ private func eval_table(_ L: OpaquePointer?) -> Int32 {
 private func eval_grid(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "grid") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
-        let o = try args.options(1, allowed: ["models", "prompts", "seeds", "path", "steps", "guidance", "eta", "batch_size", "scale"])
+        let o = try args.options(1, allowed: ["models", "prompts", "seeds", "path", "steps", "guidance", "eta", "batch_size", "scale",
+                                               "winograd"])
         guard let list = o.values["models"] as? [Any], !list.isEmpty else {
             throw args.error(1, "option 'models': expected a non-empty list of {name, Model}")
         }
@@ -202,7 +206,8 @@ private func eval_grid(_ L: OpaquePointer?) -> Int32 {
         let batch = try o.integer("batch_size", default: 64)
         let scale = try o.integer("scale", default: 4)
         guard scale >= 1 && scale <= 32, batch >= 1 else { throw args.error(1, "options 'scale' (1…32) and 'batch_size' (≥ 1) out of range") }
-        let sampler = SamplerConfig(method: .ddim(eta: eta), steps: steps, guidanceScale: guidance, batchSize: batch)
+        let sampler = SamplerConfig(method: .ddim(eta: eta), steps: steps, guidanceScale: guidance, batchSize: batch,
+                                    winograd: try o.boolean("winograd", default: true))
         do {
             let image = try Evaluation.comparisonGrid(models: models, prompts: prompts, seeds: seeds.map(UInt64.init), sampler: sampler, scale: scale)
             try PNG.write(image, to: path)
