@@ -5,7 +5,8 @@ import PackageDescription
 
 // Swift code is compiled for x86-64-v3 (AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE; "haswell" is the
 // Swift compiler's name for that level): the elementwise loops run 8 floats wide. CKernels stays
-// baseline and refuses to start on a CPU without those features (ck_require_x86_64_v3).
+// baseline (but for winograd.c's functions, marked target("avx2,fma") in this build) and refuses to
+// start on a CPU without those features (ck_require_x86_64_v3).
 // `SEMIDPO_PORTABLE=1 swift build` builds for baseline x86-64 instead (run `swift package clean`
 // first when switching). docs/performance.md has the numbers.
 #if arch(x86_64)

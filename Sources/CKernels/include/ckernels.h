@@ -41,7 +41,8 @@ long ck_winograd43_weights_size(int cout, int cin);
 void ck_winograd43_weights(const float *w, int cout, int cin, float *u, long b0, long b1);
 /// Floats of scratch one call of ck_winograd43_conv needs (32-byte aligned).
 long ck_winograd43_scratch_size(int cin, int cout, int h, int w);
-/// y (n, cout, h, w) = conv3×3(x (n, cin, h, w), filters u) + bias (may be NULL) for n ≤ 8 samples.
+/// y (n, cout, h, w) = conv3×3(x (n, cin, h, w), filters u) + bias (may be NULL) for 1 ≤ n ≤ 8
+/// samples, cin ≥ 1; scratch 32-byte aligned.
 void ck_winograd43_conv(const float *x, int n, int cin, int h, int w, const float *u, const float *bias,
                         int cout, float *y, float *scratch);
 

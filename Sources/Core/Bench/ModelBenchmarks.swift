@@ -51,7 +51,8 @@ private func cpuNanoseconds() -> UInt64 {
 /// - `dpo_step`: one Diffusion-DPO update on `dpoPairs` pairs through `evaluatePairs` — policy forward +
 ///   backward on the 2·pairs images, reference forward under `noGrad` — then clip + AdamW (pairs/s);
 /// - `sampling_guided_ddim`: guided DDIM steps on `samplingBatch` images, i.e. forwards of
-///   2·samplingBatch rows (denoiser evaluations/s = rows/s).
+///   2·samplingBatch rows (denoiser evaluations/s = rows/s), with the sampler's Winograd 3×3
+///   convolutions; `sampling_im2col` the same with the training path's im2col convolutions.
 public func runModelBenchmarks(config: DiffusionConfig? = nil, sizes: ModelBenchSizes = ModelBenchSizes()) throws -> [ModelBenchResult] {
     guard sizes.trainBatch > 0, sizes.forwardBatch > 0, sizes.dpoPairs > 0, sizes.samplingBatch > 0,
           sizes.samplingSteps > 0, sizes.iterations > 0 else { throw CoreError("runModelBenchmarks: sizes must be > 0") }
@@ -125,10 +126,13 @@ public func runModelBenchmarks(config: DiffusionConfig? = nil, sizes: ModelBench
         let n = sizes.samplingBatch, steps = sizes.samplingSteps
         let tokens = try model.tokenize(prompts(n))
         let ids = (0..<n).map { SampleID(seed: 3, index: $0) }
-        let sc = SamplerConfig(method: .ddim(eta: 0), steps: steps, guidanceScale: 3, batchSize: n)
-        try measure("sampling_guided_ddim", batch: 2 * n, unit: "denoiser evaluations", flops: perImage * Double(2 * n),
-                    divide: Double(steps)) {
-            _ = try Sampler.sample(model, tokens: tokens, ids: ids, imageShape: model.imageShape, config: sc)
+        // The sampler's default (Winograd 3×3 convolutions), then the training path's im2col ones.
+        for (name, winograd) in [("sampling_guided_ddim", true), ("sampling_im2col", false)] {
+            let sc = SamplerConfig(method: .ddim(eta: 0), steps: steps, guidanceScale: 3, batchSize: n, winograd: winograd)
+            try measure(name, batch: 2 * n, unit: "denoiser evaluations", flops: perImage * Double(2 * n),
+                        divide: Double(steps)) {
+                _ = try Sampler.sample(model, tokens: tokens, ids: ids, imageShape: model.imageShape, config: sc)
+            }
         }
     }
     return results

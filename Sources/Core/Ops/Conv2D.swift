@@ -175,8 +175,8 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
     let g = ConvGeometry(batch: x.shape[0], cin: x.shape[1], h: x.shape[2], w: x.shape[3], cout: weight.shape[0],
                          k: k, stride: stride, pad: padding, ho: ho, wo: wo)
     if let bias { precondition(bias.shape == [g.cout], "conv2d: bias must be (\(g.cout)), got \(bias.shape)") }
-    if k == 3 && stride == 1 && padding == 1 && S.self == Float.self && ThreadContext.current.winogradConvolutions
-        && !needsGrad(x, weight, bias) {
+    if k == 3 && stride == 1 && padding == 1 && g.cin >= 1 && S.self == Float.self
+        && ThreadContext.current.winogradConvolutions && !needsGrad(x, weight, bias) {
         return winogradConv3x3(x, weight, bias, g)
     }
     let inSize = g.cin * g.h * g.w, outSize = g.cout * g.pixels

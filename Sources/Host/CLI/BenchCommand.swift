@@ -195,7 +195,7 @@ struct BenchReport {
     }
 
     /// The torch twin's row for one of our model rows (its sampling row times one guided step).
-    static func torchModelName(_ name: String) -> String { name == "sampling_guided_ddim" ? "sampling_guided_ddim_step" : name }
+    static func torchModelName(_ name: String) -> String { name.hasPrefix("sampling_") ? "sampling_guided_ddim_step" : name }
 
     /// Model ratios (PyTorch ms / semidpo ms per iteration of the same work) by our row name, from
     /// the medians and from the fastest runs.
@@ -244,7 +244,8 @@ struct BenchReport {
             let t = torchModelByName
             let (med, best) = modelRatios
             lines.append("")
-            lines.append("reference model (SPEC §4) — rate from the median; sampling counts denoiser rows (2 per image per guided step)")
+            lines.append("reference model (SPEC §4) — rate from the median; sampling counts denoiser rows (2 per image per guided step),")
+            lines.append("with Winograd 3×3 convolutions (sampling_guided_ddim, the sampler's default) or im2col (sampling_im2col)")
             lines.append(pad("benchmark", 22) + lpad("batch", 6) + lpad("ms", 10) + lpad("best", 10) + lpad("cpu ms", 10)
                          + lpad("rate", 10) + pad("  unit/s", 24) + lpad("GFLOP/s", 8)
                          + lpad("torch ms", 10) + lpad("torch rate", 11) + lpad("ratio", 7) + lpad("best ratio", 11))
