@@ -349,9 +349,9 @@ public func withWinogradConvolutions<R>(_ enabled: Bool = true, _ body: () throw
 
 /// y = conv2d(x, weight, bias, stride 1, padding 1) for a 3×3 Float filter bank by Winograd
 /// F(4×4, 3×3) (`ck_winograd43_conv`): 36 multiply-adds per 4×4 output tile and channel pair instead
-/// of 144, so about 2.2× less arithmetic than im2col + GEMM. Forward only. The rounding differs
-/// from `conv2d`'s im2col path (max relative difference ≈ 1e-6 of the output's scale, see
-/// `ConvolutionTests`). Samples go in groups of 8 (one per vector lane), the groups split over the
+/// of 144 in the channel sums (the tile transforms add some back). Forward only. The rounding
+/// differs from `conv2d`'s im2col path (max difference ≈ 4–9e-6 of the output's largest value, see
+/// `WinogradTests`). Samples go in groups of 8 (one per vector lane), the groups split over the
 /// engine's threads; a sample's result depends on neither the thread count nor the group it is in.
 func winogradConv3x3<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<S>?, _ g: ConvGeometry) -> TensorOf<S> {
     let lanes = 8
