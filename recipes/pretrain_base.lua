@@ -2,7 +2,7 @@
 -- (a web-like mix: the grammar's 40% single-object prompts, mostly-aligned content, aesthetics and detail
 -- fully mixed), then writes a sample grid and an oracle quality report (model samples beside world renders).
 --   semidpo run recipes/pretrain_base.lua --threads 2 [--set steps=6500] [--set install=true]
--- (≈ 26 min on the 2-core machine; docs/results.md "Base model").
+-- (≈ 17 min on the idle 2-core machine, 26 min when shared; docs/results.md "Base model").
 -- install=true copies the shipped weights to models/base.safetensors and the grid to docs/img/.
 local semidpo = require "semidpo"
 local args = semidpo.args
