@@ -12,7 +12,8 @@ struct BenchCommand: ParsableCommand {
             Times the reference UNet's building blocks (conv, linear, group norm, attention; forward + \
             backward at training sizes) and sgemm 1024³, then the whole reference model: training step \
             at batch 32, forward at batch 64, a Diffusion-DPO step at 16 pairs and guided DDIM sampling \
-            at batch 64; and reports peak resident memory. When `python3 -c "import torch"` works, \
+            at batch 64 (with the sampler's Winograd 3×3 convolutions, and again with training's im2col \
+            ones); and reports peak resident memory. When `python3 -c "import torch"` works, \
             bench/torch_reference.py runs the same work afterwards and the ratio PyTorch time / semidpo \
             time is printed (> 1: semidpo is faster). \
             Other work on the machine changes the figures: the load average is printed beside them.
