@@ -57,7 +57,8 @@ public struct SampleID: Equatable, Hashable, Sendable {
 }
 
 public enum Sampler {
-    /// Samples one image per token row: row i uses `ids[i]`'s noise. Runs under `noGrad`.
+    /// Samples one image per token row: row i uses `ids[i]`'s noise. Runs under `noGrad`, with the
+    /// Winograd convolutions unless `config.winograd` is false.
     /// imageShape: (C, S, S). Returns x_0 (N, C, S, S) clamped to [−1, 1].
     ///
     /// DDIM step t → prev: x_prev = c_x x_t + c_ε ε̂ + σ z (`NoiseSchedule.ddimCoefficients`);
@@ -73,8 +74,12 @@ public enum Sampler {
         var start = 0
         while start < ids.count {
             let end = min(ids.count, start + config.batchSize)
-            out += noGrad { withWinogradConvolutions(config.winograd) { sampleChunk(model, tokens: tokens.rows(start..<end), ids: Array(ids[start..<end]),
-                                        imageShape: imageShape, config: config) } }
+            out += noGrad {
+                withWinogradConvolutions(config.winograd) {
+                    sampleChunk(model, tokens: tokens.rows(start..<end), ids: Array(ids[start..<end]),
+                                imageShape: imageShape, config: config)
+                }
+            }
             start = end
         }
         return Tensor(shape: [ids.count] + imageShape, data: out)
