@@ -84,7 +84,7 @@ public func runModelBenchmarks(config: DiffusionConfig? = nil, sizes: ModelBench
     }
 
     do {
-        var cfg = PretrainConfig(); cfg.batchSize = sizes.trainBatch; cfg.warmupSteps = 0; cfg.checkpointEvery = 0
+        var cfg = PretrainConfig(); cfg.batchSize = sizes.trainBatch; cfg.optimizer.warmup = 0; cfg.checkpointEvery = 0
         let trainer = try Pretrainer(model: model.clone(), config: cfg)
         let batch = PretrainBatch(images: Tensor.uniform([sizes.trainBatch, channels, size, size], key: key.child("x"), low: -1, high: 1),
                                   prompts: prompts(sizes.trainBatch))

@@ -26,24 +26,12 @@ public struct ClosureDataSource: PretrainDataSource {
 public struct PretrainConfig: Equatable, Sendable {
     /// [batch_size] images per step.
     public var batchSize = 32
-    /// [learning_rate] peak AdamW learning rate.
-    public var learningRate = 1e-3
-    /// [warmup_steps] linear warmup from 0.
-    public var warmupSteps = 100
-    /// [lr_decay] "constant" or "cosine" (to `minLearningRateFactor` at the run's last step).
-    public var cosineDecay = false
-    /// [min_lr_factor] floor of the cosine decay, as a fraction of the peak.
-    public var minLearningRateFactor = 0.1
-    /// [weight_decay] decoupled AdamW weight decay.
-    public var weightDecay = 0.0
-    /// [beta1], [beta2] AdamW moment decays.
-    public var beta1 = 0.9, beta2 = 0.999
-    /// [grad_clip] global gradient-norm clip (≤ 0: none).
-    public var gradClip = 1.0
+    /// [lr], [warmup], [schedule], [min_lr_factor], [weight_decay], [adam_beta1], [adam_beta2],
+    /// [adam_epsilon], [grad_clip], [ema_decay]: the optimizer settings shared by every trainer
+    /// (defaults `OptimizerSettings.pretrain`: lr 1e-3, 100 warm-up steps, constant, clip 1, no EMA).
+    public var optimizer = OptimizerSettings.pretrain
     /// [conditioning_dropout] probability of replacing a prompt by the null prompt "" (for CFG).
     public var conditioningDropout = 0.1
-    /// [ema_decay] EMA of weights, shadow ← d·shadow + (1 − d)·θ after each step (0: no EMA).
-    public var emaDecay = 0.0
     /// [checkpoint_every] steps between checkpoints (0: only at the end).
     public var checkpointEvery = 500
     /// [seed] of timesteps, noise and prompt dropout.
@@ -65,9 +53,8 @@ public struct PretrainConfig: Equatable, Sendable {
 
     public init() {}
 
-    public static let knownKeys = ["batch_size", "learning_rate", "warmup_steps", "lr_decay", "min_lr_factor", "weight_decay",
-                                   "beta1", "beta2", "grad_clip", "conditioning_dropout", "ema_decay", "checkpoint_every", "seed",
-                                   "loss_weighting", "min_snr_gamma"]
+    public static let knownKeys = ["batch_size"] + OptimizerSettings.names
+        + ["conditioning_dropout", "checkpoint_every", "seed", "loss_weighting", "min_snr_gamma"]
 
     /// The weight w_t of timestep t's per-sample ε-MSE under `lossWeighting`.
     public func lossWeight(timestep t: Int, schedule: NoiseSchedule) -> Double {
@@ -79,31 +66,20 @@ public struct PretrainConfig: Equatable, Sendable {
         }
     }
 
-    /// Reads the bracketed keys; unknown keys and bad values throw a `CoreError` naming them.
+    /// Reads the bracketed keys; old names (`learning_rate`, …) throw naming the new one, unknown keys
+    /// and bad values throw a `CoreError` naming them.
     public init(dictionary: [String: Any]) throws {
         self.init()
+        do { try OptimizerSettings.rejectRenamed(dictionary.keys) } catch let e as CoreError { throw CoreError("pretrain config: \(e.message)") }
         for key in dictionary.keys.sorted() where !PretrainConfig.knownKeys.contains(key) {
             throw CoreError("pretrain config: unknown key '\(key)' (known: \(PretrainConfig.knownKeys.joined(separator: ", ")))")
         }
         func int(_ k: String) throws -> Int? { try dictionary[k].map { try ConfigValue.int($0, k) } }
         func dbl(_ k: String) throws -> Double? { try dictionary[k].map { try ConfigValue.double($0, k) } }
         if let v = try int("batch_size") { batchSize = v }
-        if let v = try dbl("learning_rate") { learningRate = v }
-        if let v = try int("warmup_steps") { warmupSteps = v }
-        if let v = dictionary["lr_decay"] {
-            switch try ConfigValue.string(v, "lr_decay") {
-            case "constant": cosineDecay = false
-            case "cosine": cosineDecay = true
-            case let other: throw CoreError("pretrain config: 'lr_decay' must be 'constant' or 'cosine', got '\(other)'")
-            }
-        }
-        if let v = try dbl("min_lr_factor") { minLearningRateFactor = v }
-        if let v = try dbl("weight_decay") { weightDecay = v }
-        if let v = try dbl("beta1") { beta1 = v }
-        if let v = try dbl("beta2") { beta2 = v }
-        if let v = try dbl("grad_clip") { gradClip = v }
+        do { optimizer = try OptimizerSettings(values: dictionary, defaults: .pretrain) }
+        catch let e as CoreError { throw CoreError("pretrain config: \(e.message)") }
         if let v = try dbl("conditioning_dropout") { conditioningDropout = v }
-        if let v = try dbl("ema_decay") { emaDecay = v }
         if let v = try int("checkpoint_every") { checkpointEvery = v }
         if let v = dictionary["loss_weighting"] {
             let name = try ConfigValue.string(v, "loss_weighting")
@@ -123,37 +99,23 @@ public struct PretrainConfig: Equatable, Sendable {
     public func validate() throws {
         func need(_ ok: Bool, _ m: @autoclosure () -> String) throws { if !ok { throw CoreError("pretrain config: \(m())") } }
         try need(batchSize >= 1, "'batch_size' must be ≥ 1, got \(batchSize)")
-        try need(learningRate > 0 && learningRate.isFinite, "'learning_rate' must be > 0, got \(learningRate)")
-        try need(warmupSteps >= 0, "'warmup_steps' must be ≥ 0, got \(warmupSteps)")
-        try need(minLearningRateFactor >= 0 && minLearningRateFactor <= 1, "'min_lr_factor' must be in [0, 1], got \(minLearningRateFactor)")
-        try need(weightDecay >= 0, "'weight_decay' must be ≥ 0, got \(weightDecay)")
-        try need(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "'beta1' and 'beta2' must be in [0, 1), got \(beta1), \(beta2)")
+        do { try optimizer.validate() } catch let e as CoreError { throw CoreError("pretrain config: \(e.message)") }
+        try need(optimizer.lr > 0, "'lr' must be > 0, got \(optimizer.lr)")
         try need(conditioningDropout >= 0 && conditioningDropout <= 1, "'conditioning_dropout' must be in [0, 1], got \(conditioningDropout)")
-        try need(emaDecay >= 0 && emaDecay < 1, "'ema_decay' must be in [0, 1), got \(emaDecay)")
         try need(checkpointEvery >= 0, "'checkpoint_every' must be ≥ 0, got \(checkpointEvery)")
         try need(minSNRGamma > 0 && minSNRGamma.isFinite, "'min_snr_gamma' must be > 0, got \(minSNRGamma)")
     }
 
-    /// The AdamW config for a run of `totalSteps` steps.
-    public func adamW(totalSteps: Int) -> AdamWConfig {
-        let decay: LearningRateSchedule.Decay = cosineDecay && totalSteps > warmupSteps
-            ? .cosine(totalSteps: totalSteps, minimumFactor: minLearningRateFactor) : .constant
-        return AdamWConfig(learningRate: learningRate, beta1: beta1, beta2: beta2, weightDecay: weightDecay,
-                           schedule: LearningRateSchedule(warmupSteps: warmupSteps, decay: decay))
-    }
+    /// The AdamW config for a run of `totalSteps` steps (cosine only when totalSteps > warmup).
+    public func adamW(totalSteps: Int) -> AdamWConfig { optimizer.adamW(totalSteps: totalSteps) }
 
-    /// The keys of `init(dictionary:)`; the weighting keys appear only when a weighting is set, so a default
-    /// config's JSON (stored in checkpoints) is what it was before they existed.
+    /// The keys of `init(dictionary:)`; the weighting keys appear only when a weighting is set.
     var dictionary: [String: Any] {
-        var d = base
+        var d = optimizer.dictionary
+        d["batch_size"] = batchSize; d["conditioning_dropout"] = conditioningDropout
+        d["checkpoint_every"] = checkpointEvery; d["seed"] = Int(seed)
         if lossWeighting != .none { d["loss_weighting"] = lossWeighting.rawValue; d["min_snr_gamma"] = minSNRGamma }
         return d
-    }
-
-    private var base: [String: Any] {
-        ["batch_size": batchSize, "learning_rate": learningRate, "warmup_steps": warmupSteps, "lr_decay": cosineDecay ? "cosine" : "constant",
-         "min_lr_factor": minLearningRateFactor, "weight_decay": weightDecay, "beta1": beta1, "beta2": beta2, "grad_clip": gradClip,
-         "conditioning_dropout": conditioningDropout, "ema_decay": emaDecay, "checkpoint_every": checkpointEvery, "seed": Int(seed)]
     }
 }
 
@@ -192,7 +154,7 @@ public final class Pretrainer {
         guard !model.isFrozen else { throw CoreError("pretrain: the model is frozen") }
         self.model = model; self.config = config
         optimizer = AdamW(config: config.adamW(totalSteps: 0))
-        if config.emaDecay > 0 { let e = model.clone(); e.freeze(); ema = e }
+        if config.optimizer.emaDecay > 0 { let e = model.clone(); e.freeze(); ema = e }
     }
 
     /// One optimisation step on `batch` using the randomness of step `self.step`; returns the loss.
@@ -217,10 +179,10 @@ public final class Pretrainer {
         let loss = mean(perSample)
         loss.backward()
         let params = model.parameters()
-        if config.gradClip > 0 { clipGradNorm(params, maxNorm: config.gradClip) }
+        if let clip = config.optimizer.clip { clipGradNorm(params, maxNorm: clip) }
         optimizer.update(params)
         model.zeroGrad()
-        if let ema { updateEMA(ema.parameters(), toward: params, decay: config.emaDecay) }
+        if let ema { updateEMA(ema.parameters(), toward: params, decay: config.optimizer.emaDecay) }
         step += 1
         let value = loss.item()
         losses.append(value)
@@ -295,7 +257,7 @@ public final class Pretrainer {
         try model.loadWeights(from: file, prefix: "model.")
         let names = file.names
         guard (ema != nil) == names.contains(where: { $0.hasPrefix("ema.") }) else {
-            throw CoreError("\(path): checkpoint \(ema == nil ? "has" : "lacks") EMA weights but ema_decay is \(config.emaDecay)")
+            throw CoreError("\(path): checkpoint \(ema == nil ? "has" : "lacks") EMA weights but ema_decay is \(config.optimizer.emaDecay)")
         }
         if let ema { try ema.loadWeights(from: file, prefix: "ema.") }
         let state = try names.filter { $0.hasPrefix("optimizer.") }.map { n -> (String, Tensor) in

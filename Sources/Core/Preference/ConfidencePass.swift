@@ -76,7 +76,7 @@ public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSour
                 let ts = [Int](repeating: t, count: 2 * b)
                 let m = model.perSampleMSE(x0: x, noise: eps, timesteps: ts, tokens: tokens)
                 let r = reference.perSampleMSE(x0: x, noise: eps, timesteps: ts, tokens: tokens)
-                let res = preferenceLoss(policyWinner: (0..<b).map { Double(m.data[$0]) },
+                let res = try preferenceLoss(policyWinner: (0..<b).map { Double(m.data[$0]) },
                                          policyLoser: (0..<b).map { Double(m.data[b + $0]) },
                                          referenceWinner: (0..<b).map { Double(r.data[$0]) },
                                          referenceLoser: (0..<b).map { Double(r.data[b + $0]) },

@@ -1,6 +1,8 @@
-// Preference losses on per-sample denoising errors: Diffusion-DPO (sigmoid, hinge, IPO, GCE, SCE),
-// Diffusion-KTO, with labels in {-1, 0, +1}; each returns the loss and its gradient with respect to
-// the policy's per-sample MSEs, which the trainer feeds back into the autograd tape.
+// Preference losses on per-sample denoising errors: Diffusion-DPO (sigmoid, hinge, IPO, and the
+// authors' robust GCE and SCE mixes, plus our earlier pure-GCE and SCE variants under their own
+// names), a per-pair loss supplied by a recipe, and Diffusion-KTO, with labels in {-1, 0, +1}; each
+// returns the loss and its gradient with respect to the policy's per-sample MSEs, which the trainer
+// feeds back into the autograd tape.
 import Foundation
 
 /// The β convention, stated once for the whole project ("no ½" convention):
@@ -11,6 +13,9 @@ import Foundation
 /// The paper uses β = 2500 for SD1.5; the official Diffusion-DPO code writes
 /// `-0.5 * beta_dpo * (model_diff - ref_diff)` with `beta_dpo = 5000`, the same number.
 /// `z > 0` means the policy agrees with the pair's label. The name is `beta` everywhere.
+///
+/// CE below is −log σ(z); w is the pair's robust weight (1 unless the trainer sets it, e.g. to the
+/// share of a reward committee that disagrees with the human label).
 public enum PreferenceLossKind: String, CaseIterable, Sendable {
     /// −log σ(z)   (Diffusion-DPO)
     case sigmoid
@@ -18,11 +23,30 @@ public enum PreferenceLossKind: String, CaseIterable, Sendable {
     case hinge
     /// (z/β − 1/(2β))²   (IPO, Azar et al. 2023, on the unscaled log-ratio difference z/β)
     case ipo
-    /// (1 − σ(z)^q)/q   (generalized cross entropy, Zhang & Sabuncu 2018)
+    /// (1 − w)·CE + w·(1 − σ(z)^q)/q with q = 0.5; q = 0 gives CE. The Semi-DPO authors' GCE
+    /// (generalized cross entropy, Zhang & Sabuncu 2018, mixed per pair).
     case gce
-    /// α·(−log σ(z)) + b·A·(1 − σ(z)): symmetric cross entropy (Wang et al. 2019), CE plus the
-    /// reverse CE in which log 0 is taken as −A (A = 4 by default).
+    /// CE + sceBeta · rce with rce = −σ(−z) · logZero (sceBeta = 0.5, logZero = −6). The Semi-DPO
+    /// authors' SCE (symmetric cross entropy, Wang et al. 2019).
     case sce
+    /// (1 − σ(z)^q)/q with q = 0.7, no per-pair weight: this project's GCE before the authors'
+    /// definition was adopted (named `gce` until then).
+    case gcePure = "gce_pure"
+    /// α·CE + b·A·(1 − σ(z)) with α = 0.1, b = 1, A = 4: this project's SCE before the authors'
+    /// definition was adopted (named `sce` until then).
+    case sceOurs = "sce_ours"
+}
+
+/// A per-pair loss defined outside Core (a recipe's Lua function): `(z, label, weight)` → the loss
+/// ℓ(z) and its slope dℓ/dz, for one labelled pair (label ±1, already folded into z). Compared by
+/// identity.
+public final class CustomPairLoss: @unchecked Sendable, Equatable {
+    public let name: String
+    public let body: (Double, Int8, Double) throws -> (value: Double, slope: Double)
+    public init(name: String, _ body: @escaping (Double, Int8, Double) throws -> (value: Double, slope: Double)) {
+        self.name = name; self.body = body
+    }
+    public static func == (a: CustomPairLoss, b: CustomPairLoss) -> Bool { a === b }
 }
 
 /// Settings of a DPO-family loss.
@@ -30,21 +54,46 @@ public struct PreferenceLossConfig: Equatable, Sendable {
     public var kind: PreferenceLossKind = .sigmoid
     /// β of the convention above.
     public var beta: Double = 2500
-    /// GCE exponent q ∈ (0, 1].
-    public var gceQ: Double = 0.7
-    /// SCE weights: α on CE, b on reverse CE; A is the reverse-CE constant.
+    /// GCE exponent q: in [0, 1] for `gce` (0 = CE; default 0.5), in (0, 1] for `gce_pure` (default 0.7).
+    public var gceQ: Double = 0.5
+    /// `sce`: weight of the reverse CE and the value taken for log 0.
+    public var sceBeta: Double = 0.5
+    public var logZero: Double = -6
+    /// `sce_ours`: weights α on CE, b on reverse CE; A is the reverse-CE constant.
     public var sceAlpha: Double = 0.1
     public var sceB: Double = 1.0
     public var sceA: Double = 4.0
+    /// A recipe-defined loss; when set it replaces `kind`.
+    public var custom: CustomPairLoss? = nil
 
     public init(kind: PreferenceLossKind = .sigmoid, beta: Double = 2500) {
         self.kind = kind
         self.beta = beta
+        if kind == .gcePure { gceQ = 0.7 }
+    }
+
+    /// The loss's name in logs and checkpoints: the kind, or "custom:<name>".
+    public var name: String { custom.map { "custom:\($0.name)" } ?? kind.rawValue }
+
+    /// The same loss with its robust part switched off (GCE's q = 0 and SCE's sceBeta = 0, both
+    /// then CE), as the authors' trainer does outside the robust-loss window.
+    public var withoutRobustTerm: PreferenceLossConfig {
+        var c = self
+        if c.kind == .gce { c.gceQ = 0 }
+        if c.kind == .sce { c.sceBeta = 0 }
+        return c
     }
 
     public func validate() throws {
         guard beta > 0, beta.isFinite else { throw CoreError("beta must be a positive number (got \(beta))") }
-        guard gceQ > 0, gceQ <= 1 else { throw CoreError("gce q must be in (0, 1] (got \(gceQ))") }
+        switch kind {
+        case .gce: guard gceQ >= 0, gceQ <= 1 else { throw CoreError("gce_q must be in [0, 1] for loss gce (got \(gceQ))") }
+        case .gcePure: guard gceQ > 0, gceQ <= 1 else { throw CoreError("gce_q must be in (0, 1] for loss gce_pure (got \(gceQ))") }
+        case .sce:
+            guard sceBeta >= 0, sceBeta.isFinite else { throw CoreError("sce_beta must be a finite number ≥ 0 (got \(sceBeta))") }
+            guard logZero.isFinite, logZero < 0 else { throw CoreError("log_zero must be a finite negative number (got \(logZero))") }
+        default: break
+        }
     }
 }
 
@@ -57,24 +106,54 @@ public struct PreferenceLossConfig: Equatable, Sendable {
     x > 0 ? x + log1p(exp(-x)) : log1p(exp(x))
 }
 
-/// Per-pair loss ℓ(z) and its derivative ℓ'(z).
-func pairLoss(_ z: Double, _ c: PreferenceLossConfig) -> (value: Double, slope: Double) {
+/// Per-pair loss ℓ(z) and its derivative ℓ'(z) for a pair with label y (±1) and robust weight w.
+func pairLoss(_ z: Double, label y: Int8, weight w: Double, _ c: PreferenceLossConfig) throws -> (value: Double, slope: Double) {
+    if let f = c.custom {
+        let (v, s) = try f.body(z, y, w)
+        guard v.isFinite, s.isFinite else {
+            throw CoreError("loss '\(f.name)' returned value \(v) and slope \(s) at z = \(z); both must be finite numbers")
+        }
+        return (v, s)
+    }
+    let ce = (value: softplus(-z), slope: sigmoid(z) - 1)   // −log σ(z), dCE/dz = σ(z) − 1
     switch c.kind {
     case .sigmoid:
-        return (softplus(-z), sigmoid(z) - 1)
+        return ce
     case .hinge:
         return z < 1 ? (1 - z, -1) : (0, 0)
     case .ipo:
         let d = z / c.beta - 1 / (2 * c.beta)
         return (d * d, 2 * d / c.beta)
     case .gce:
+        guard c.gceQ > 0 else { return ce }
+        let s = sigmoid(z), sq = pow(s, c.gceQ)
+        // d/dz (1 − σ^q)/q = −σ^q (1 − σ)
+        let gce = (value: (1 - sq) / c.gceQ, slope: -sq * (1 - s))
+        return ((1 - w) * ce.value + w * gce.value, (1 - w) * ce.slope + w * gce.slope)
+    case .sce:
+        // rce = −σ(−z)·logZero = −(1 − σ(z))·logZero; d rce/dz = logZero · σ(z)(1 − σ(z))
+        let s = sigmoid(z)
+        return (ce.value + c.sceBeta * (-(1 - s) * c.logZero), ce.slope + c.sceBeta * c.logZero * s * (1 - s))
+    case .gcePure:
         let s = sigmoid(z), sq = pow(s, c.gceQ)
         return ((1 - sq) / c.gceQ, -sq * (1 - s))
-    case .sce:
+    case .sceOurs:
         let s = sigmoid(z)
-        return (c.sceAlpha * softplus(-z) + c.sceB * c.sceA * (1 - s),
-                c.sceAlpha * (s - 1) - c.sceB * c.sceA * s * (1 - s))
+        return (c.sceAlpha * ce.value + c.sceB * c.sceA * (1 - s),
+                c.sceAlpha * ce.slope - c.sceB * c.sceA * s * (1 - s))
     }
+}
+
+/// The share of a reward committee that disagrees with a pair's human label: with `scores[k]` =
+/// (member k's score of the human winner, of the loser),
+///
+///     w = 1 − (1/K) · #{k : s_w,k > s_l,k}          (a tie counts as disagreeing)
+///
+/// — the authors' `--use_reward_scores` weight of the GCE mix.
+public func committeeDisagreement(_ scores: [(winner: Double, loser: Double)]) throws -> Double {
+    guard !scores.isEmpty else { throw CoreError("committee disagreement needs at least one member's scores") }
+    let agree = scores.reduce(0) { $0 + ($1.winner > $1.loser ? 1 : 0) }
+    return 1 - Double(agree) / Double(scores.count)
 }
 
 /// The result of a DPO-family loss over a batch of pairs.
@@ -95,12 +174,14 @@ public struct PreferenceLossResult: Sendable {
 /// Diffusion-DPO and its variants on per-pair MSEs (all arrays of length B).
 ///
 /// A label multiplies both differences: +1 keeps the pair, −1 swaps winner and loser, 0 masks the
-/// pair out; the loss is averaged over labelled pairs only.
+/// pair out; the loss is averaged over labelled pairs only. `weights` are the pairs' robust weights
+/// w (used by `gce` and a custom loss; nil = all 1).
 public func preferenceLoss(policyWinner pw: [Double], policyLoser pl: [Double],
                            referenceWinner rw: [Double], referenceLoser rl: [Double],
-                           labels: [Int8], config: PreferenceLossConfig) -> PreferenceLossResult {
+                           labels: [Int8], weights: [Double]? = nil,
+                           config: PreferenceLossConfig) throws -> PreferenceLossResult {
     let n = pw.count
-    precondition(pl.count == n && rw.count == n && rl.count == n && labels.count == n,
+    precondition(pl.count == n && rw.count == n && rl.count == n && labels.count == n && (weights?.count ?? n) == n,
                  "preferenceLoss: arrays must have equal lengths")
     let labelled = labels.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
     var r = PreferenceLossResult(loss: 0, z: [Double](repeating: 0, count: n),
@@ -113,7 +194,7 @@ public func preferenceLoss(policyWinner pw: [Double], policyLoser pl: [Double],
         let y = Double(labels[i])
         let z = config.beta * y * ((rw[i] - rl[i]) - (pw[i] - pl[i]))
         r.z[i] = z
-        let (v, slope) = pairLoss(z, config)
+        let (v, slope) = try pairLoss(z, label: labels[i], weight: weights?[i] ?? 1, config)
         total += v
         correct += z > 0 ? 1 : (z == 0 ? 0.5 : 0)
         // ∂z/∂pw = −β·y, ∂z/∂pl = +β·y

@@ -1,6 +1,7 @@
-// Preference training of a policy denoiser against a frozen reference: Diffusion-DPO (all loss
-// kinds), Diffusion-KTO and SFT, with per-pair or per-anchor (pseudo-)labels, the composite
-// Semi-DPO objective, gradient accumulation, AdamW, clipping, a CSV/SVG log, checkpoints and resume.
+// Preference training of a policy denoiser against a reference: Diffusion-DPO (all loss kinds, and a
+// recipe's own loss), Diffusion-KTO and SFT, with per-pair or per-anchor (pseudo-)labels, the
+// composite Semi-DPO objective, gradient accumulation, AdamW, clipping, reference refresh, label
+// swaps, dropped pairs, an EMA, in-training validation, a CSV/SVG log, checkpoints and resume.
 import Foundation
 
 /// What the trainer optimises. β follows the convention documented on `PreferenceLossKind`:
@@ -26,7 +27,7 @@ public enum PreferenceObjective: Equatable, Sendable {
 
     public var name: String {
         switch self {
-        case .dpo(let c): return "dpo-\(c.kind.rawValue)"
+        case .dpo(let c): return "dpo-\(c.name)"
         case .kto: return "kto"
         case .sft: return "sft"
         }
@@ -63,12 +64,13 @@ public struct PairEvaluation: Sendable {
 /// [winners; losers] with noise [ε; ε] and timesteps [t; t] in one forward pass, the reference the
 /// same under `noGrad`. If `backwardScale` is given, s·∂loss/∂θ is accumulated into the policy's
 /// parameter gradients (through `mse.backward(gradient:)`); otherwise the policy runs under `noGrad`.
+/// `weights` are the pairs' robust weights for the DPO loss (see `preferenceLoss`; nil = all 1).
 public func evaluatePairs(policy: Denoiser, reference: Denoiser?, batch: PairBatch, labels: [Int8],
-                          timesteps: [Int], noise: Tensor, objective: PreferenceObjective,
+                          weights: [Double]? = nil, timesteps: [Int], noise: Tensor, objective: PreferenceObjective,
                           backwardScale: Double? = nil) throws -> PairEvaluation {
     let b = batch.count
-    guard labels.count == b, timesteps.count == b else {
-        throw CoreError("evaluatePairs: \(b) pairs but \(labels.count) labels and \(timesteps.count) timesteps")
+    guard labels.count == b, timesteps.count == b, (weights?.count ?? b) == b else {
+        throw CoreError("evaluatePairs: \(b) pairs but \(labels.count) labels, \(timesteps.count) timesteps and \(weights?.count ?? b) weights")
     }
     guard noise.shape == batch.winners.shape else {
         throw CoreError("evaluatePairs: noise \(noise.shape) must match the images \(batch.winners.shape)")
@@ -138,16 +140,16 @@ public func evaluatePairs(policy: Denoiser, reference: Denoiser?, batch: PairBat
     switch objective {
     case .dpo(let config):
         try config.validate()
-        let r = preferenceLoss(policyWinner: pw, policyLoser: pl, referenceWinner: rw, referenceLoser: rl,
-                               labels: labels, config: config)
+        let r = try preferenceLoss(policyWinner: pw, policyLoser: pl, referenceWinner: rw, referenceLoser: rl,
+                                   labels: labels, weights: weights, config: config)
         out = PairEvaluation(loss: r.loss, z: r.z, implicitAccuracy: r.implicitAccuracy, labelled: r.labelled,
                              policyWinner: pw, policyLoser: pl, referenceWinner: rw, referenceLoser: rl)
         for i in 0..<b { dmse[i] = r.dPolicyWinner[i]; dmse[b + i] = r.dPolicyLoser[i] }
     case .kto(let beta):
         try objective.validate()
         // For the log: z and implicit accuracy in the DPO convention with the same β.
-        let r = preferenceLoss(policyWinner: pw, policyLoser: pl, referenceWinner: rw, referenceLoser: rl,
-                               labels: labels, config: PreferenceLossConfig(kind: .sigmoid, beta: beta))
+        let r = try preferenceLoss(policyWinner: pw, policyLoser: pl, referenceWinner: rw, referenceLoser: rl,
+                                   labels: labels, config: PreferenceLossConfig(kind: .sigmoid, beta: beta))
         out = PairEvaluation(loss: 0, z: r.z, implicitAccuracy: r.implicitAccuracy, labelled: r.labelled,
                              policyWinner: pw, policyLoser: pl, referenceWinner: rw, referenceLoser: rl)
         let rows = labels.indices.filter { labels[$0] != 0 }
@@ -182,17 +184,38 @@ public struct PreferenceTrainingConfig: Equatable, Sendable {
     public var accumulation: Int = 1
     /// w in L = L_labeled + w · L_unlabeled.
     public var unlabeledWeight: Double = 1
-    /// AdamW settings, including the learning-rate schedule (warmup, constant or cosine).
-    public var optimizer = AdamWConfig(learningRate: 1e-5, weightDecay: 0)
-    /// Global gradient-norm clip (nil = no clipping).
-    public var maxGradNorm: Double? = 1
+    /// AdamW, schedule, gradient clip (0 = off) and EMA of the policy (0 = off).
+    public var optimizer = OptimizerSettings.preference
     /// Half-width of an anchor's interval: anchor a stands for [a − h, a + h).
     public var intervalHalfWidth: Int = 50
-    /// Seed of every random draw (pair order, t, noise).
+    /// Seed of every random draw (pair order, t, noise, label swaps).
     public var seed: UInt64 = 0
     /// Write a checkpoint every this many steps (0 = never) to `checkpointPath`.
     public var checkpointEvery: Int = 0
     public var checkpointPath: String? = nil
+    /// Copy the policy's weights into the reference after every this many steps (0 = never; the
+    /// last step never copies). The authors' `--update_ref_model_steps`.
+    public var referenceUpdateEvery: Int = 0
+    /// Copy the policy into the reference after every epoch of the main set (the labelled set, else
+    /// the unlabelled one): every ⌊active pairs / (batch size · accumulation)⌋ steps (at least 1).
+    /// The authors' `--update_ref_model_per_epoch`; ignored when `referenceUpdateEvery` > 0, as theirs.
+    public var referenceUpdatePerEpoch: Bool = false
+    /// Probability of swapping each labelled-set pair's label (per pair, fixed for the run, keyed by
+    /// (seed, pair id)). The authors' `--random_swap_label_prob` label-noise ablation. Per-pair labels only.
+    public var labelSwapProbability: Double = 0
+    /// Pair ids never trained on (as if their labels were 0), in either set. The authors' `--filter_bad_samples`.
+    public var droppedIDs: [Int64] = []
+    /// The robust term of `gce`/`sce` is active for the update that starts after s completed steps
+    /// when robustStart ≤ s ≤ robustEnd; outside, the loss is CE (authors' `--robust_loss_start_step`,
+    /// `--robust_loss_end_step`).
+    public var robustStart: Int = 0
+    public var robustEnd: Int = Int.max
+    /// A pair's robust weight is 0 when its timestep t ≥ this (nil = never; authors' `--truncate_timesteps`).
+    public var robustTimestepCutoff: Int? = nil
+    /// Robust weight w per row of the labelled / unlabelled set (nil = 1), e.g. `committeeDisagreement`
+    /// (authors' `--use_reward_scores`).
+    public var labeledRobustWeights: [Double]? = nil
+    public var unlabeledRobustWeights: [Double]? = nil
 
     public init() {}
 
@@ -205,10 +228,19 @@ public struct PreferenceTrainingConfig: Equatable, Sendable {
         guard unlabeledWeight >= 0, unlabeledWeight.isFinite else {
             throw CoreError("unlabeled_weight must be a finite number ≥ 0 (got \(unlabeledWeight))")
         }
-        if let m = maxGradNorm, !(m > 0) { throw CoreError("max_grad_norm must be > 0 (got \(m))") }
+        try optimizer.validate(totalSteps: steps)
         guard intervalHalfWidth >= 1 else { throw CoreError("interval half-width must be ≥ 1 (got \(intervalHalfWidth))") }
         guard checkpointEvery >= 0 else { throw CoreError("checkpoint_every must be ≥ 0 (got \(checkpointEvery))") }
         if checkpointEvery > 0 && checkpointPath == nil { throw CoreError("checkpoint_every is set but no checkpoint path is given") }
+        guard referenceUpdateEvery >= 0 else { throw CoreError("ref_update_every must be ≥ 0 (got \(referenceUpdateEvery))") }
+        guard labelSwapProbability >= 0, labelSwapProbability <= 1 else {
+            throw CoreError("label_swap must be a probability in [0, 1] (got \(labelSwapProbability))")
+        }
+        guard robustStart <= robustEnd else { throw CoreError("robust_start (\(robustStart)) is after robust_end (\(robustEnd))") }
+        if let c = robustTimestepCutoff, c < 1 { throw CoreError("robust_max_timestep must be ≥ 1 (got \(c))") }
+        for (name, w) in [("labelled", labeledRobustWeights), ("unlabelled", unlabeledRobustWeights)] {
+            for v in w ?? [] where !(v >= 0 && v <= 1) { throw CoreError("robust weights of the \(name) set must be in [0, 1] (got \(v))") }
+        }
     }
 }
 
@@ -259,17 +291,27 @@ public struct TrainingStepMetrics: Equatable, Sendable {
     }
 }
 
-/// The pairs, timesteps, labels and noise of one sub-batch: a pure function of
+/// The pairs, timesteps, labels, robust weights and noise of one sub-batch: a pure function of
 /// (seed, set, step, micro-batch, slot), so a resumed run draws exactly what an uninterrupted one would.
 struct DrawnPairs {
     var rows: [Int]
     var timesteps: [Int]
     var labels: [Int8]
+    var weights: [Double]
     /// (B, C, H, W)
     var noise: Tensor
 }
 
-/// Trains a policy denoiser on preference pairs against a frozen reference.
+/// In-training validation: `run(step)` returns named scores (e.g. a committee's mean scores of images
+/// sampled from fixed prompts), called after every `every` steps; the scores become `val_<name>`
+/// columns of the log and series of its SVG.
+public struct TrainingValidation {
+    public var every: Int
+    public var run: (Int) throws -> [(String, Double)]
+    public init(every: Int, run: @escaping (Int) throws -> [(String, Double)]) { self.every = every; self.run = run }
+}
+
+/// Trains a policy denoiser on preference pairs against a reference.
 ///
 /// Each optimizer step runs `accumulation` micro-batches. A micro-batch has up to two sub-batches,
 /// forwarded separately: `batchSize` pairs from `labeled` and `unlabeledBatchSize` pairs from
@@ -281,6 +323,10 @@ struct DrawnPairs {
 /// per-anchor-labelled set, t is uniform over the union of the pair's labelled intervals and the
 /// pair takes that interval's label. Winner and loser always share one ε and one t.
 ///
+/// After each update: the EMA shadow moves toward the policy (if `ema_decay` > 0), the reference
+/// takes the policy's weights when a refresh is due, validation runs when due, a checkpoint is
+/// written when due.
+///
 /// Randomness: pair order is a fresh permutation of the set's active rows per epoch, keyed by
 /// (seed, set, epoch); t and ε are keyed by (seed, set, position) with position =
 /// (step · accumulation + micro) · batch + slot. Same seed and thread count ⇒ same numbers, and
@@ -288,6 +334,7 @@ struct DrawnPairs {
 public final class PreferenceTrainer {
     public let policy: Denoiser
     public let reference: Denoiser?
+    /// The sets as trained: labels after swaps and dropped ids.
     public let labeled: LabelledPairs?
     public let unlabeled: LabelledPairs?
     public let config: PreferenceTrainingConfig
@@ -296,6 +343,16 @@ public final class PreferenceTrainer {
     public private(set) var step = 0
     /// One line per completed step.
     public private(set) var history: [TrainingStepMetrics] = []
+    /// EMA of the policy's parameters (same names), when `optimizer.emaDecay` > 0.
+    public private(set) var ema: [(String, Tensor)]?
+    /// Labelled-set pairs whose label the swap ablation flipped.
+    public let swappedLabels: Int
+    /// Steps after which the reference takes the policy's weights (0 = never).
+    public let referenceUpdateInterval: Int
+    /// Called after every `validation.every` steps.
+    public var validation: TrainingValidation?
+    /// Scores of every validation, by step.
+    public private(set) var validationHistory: [(step: Int, scores: [(String, Double)])] = []
 
     let key: RandomKey
     private var permutationCache: [UInt64: (epoch: Int, order: [Int])] = [:]
@@ -318,18 +375,68 @@ public final class PreferenceTrainer {
         guard params.contains(where: { $0.1.requiresGrad }) else {
             throw CoreError("the policy has no parameters that require grad")
         }
-        for (name, set) in [("labelled", labeled), ("unlabelled", unlabeled)] {
-            guard let set else { continue }
+        let key = RandomKey(seed: config.seed).child("preference-training")
+        // Dropped ids and label swaps change the sets' labels before anything is drawn.
+        var unknown = Set(config.droppedIDs)
+        for set in [labeled, unlabeled] { for id in set?.source.ids ?? [] { unknown.remove(id) } }
+        if let id = unknown.sorted().first { throw CoreError("drop: no pair with id \(id) in the training sets") }
+        let dropped = Set(config.droppedIDs)
+        var swapped = 0
+        func prepared(_ set: LabelledPairs?, swap: Bool) throws -> LabelledPairs? {
+            guard let set else { return nil }
+            if !swap && dropped.isEmpty { return set }
+            let ids = set.source.ids
+            switch set.labels {
+            case .perPair(var l):
+                for r in l.indices {
+                    if dropped.contains(ids[r]) { l[r] = 0; continue }
+                    if swap && key.child("label-swap").uniform(UInt64(bitPattern: ids[r])) < config.labelSwapProbability {
+                        l[r] = -l[r]; swapped += l[r] != 0 ? 1 : 0
+                    }
+                }
+                return try LabelledPairs(set.source, labels: .perPair(l))
+            case .perAnchor(let a):
+                if swap { throw CoreError("label_swap applies to per-pair labels, not to per-anchor pseudo-labels") }
+                let k = a.anchors.count
+                var flat = [Int8]()
+                for r in 0..<a.rows { flat += dropped.contains(ids[r]) ? [Int8](repeating: 0, count: k) : Array(a.row(r)) }
+                return try LabelledPairs(set.source, labels: .perAnchor(try AnchorLabels(anchors: a.anchors, labels: flat)))
+            }
+        }
+        let labeled = try prepared(labeled, swap: config.labelSwapProbability > 0)
+        let unlabeled = try prepared(unlabeled, swap: false)
+        for (name, set, weights) in [("labelled", labeled, config.labeledRobustWeights), ("unlabelled", unlabeled, config.unlabeledRobustWeights)] {
+            guard let set else {
+                if weights != nil { throw CoreError("robust weights are given for the \(name) set, which is absent") }
+                continue
+            }
             guard set.activeRows.count > 0 else { throw CoreError("the \(name) pair set has no pair with a non-zero label") }
             guard set.source.imageShape.count == 3 else { throw CoreError("the \(name) pair set's images must be (C, H, W)") }
+            if let w = weights, w.count != set.source.count {
+                throw CoreError("\(w.count) robust weights for the \(name) set of \(set.source.count) pairs")
+            }
+        }
+        // Reference refresh copies parameters by position: the two must have the same layout.
+        let main = labeled ?? unlabeled!
+        let mainBatch = (labeled != nil ? config.batchSize : (config.unlabeledBatchSize ?? config.batchSize)) * config.accumulation
+        referenceUpdateInterval = config.referenceUpdateEvery > 0 ? config.referenceUpdateEvery
+            : (config.referenceUpdatePerEpoch ? max(1, main.activeRows.count / mainBatch) : 0)
+        if referenceUpdateInterval > 0 {
+            guard let r = reference else { throw CoreError("a reference refresh needs a reference model") }
+            let rp = r.parameters()
+            guard rp.count == params.count, zip(rp, params).allSatisfy({ $0.0 == $1.0 && $0.1.shape == $1.1.shape }) else {
+                throw CoreError("a reference refresh needs a reference with the policy's parameters (same names and shapes)")
+            }
         }
         self.policy = policy
         self.reference = reference
         self.labeled = labeled
         self.unlabeled = unlabeled
+        self.swappedLabels = swapped
         self.config = config
-        self.optimizer = AdamW(config: config.optimizer)
-        self.key = RandomKey(seed: config.seed).child("preference-training")
+        self.optimizer = AdamW(config: config.optimizer.adamW(totalSteps: config.steps))
+        self.key = key
+        if config.optimizer.emaDecay > 0 { ema = params.map { ($0.0, Tensor(shape: $0.1.shape, data: $0.1.data)) } }
         let steps = policy.schedule.steps
         if let l = labeled, case .perAnchor(let a) = l.labels {
             intervalsLabeled = try AnchorIntervals(anchors: a.anchors, halfWidth: config.intervalHalfWidth, steps: steps)
@@ -354,11 +461,12 @@ public final class PreferenceTrainer {
         let set = tag == 0 ? labeled! : unlabeled!
         let size = tag == 0 ? config.batchSize : (config.unlabeledBatchSize ?? config.batchSize)
         let intervals = tag == 0 ? intervalsLabeled : intervalsUnlabeled
+        let robust = tag == 0 ? config.labeledRobustWeights : config.unlabeledRobustWeights
         let n = set.activeRows.count
         let m = set.source.imageShape.reduce(1, *)
         let tKey = key.child("timestep").child(tag), noiseKey = key.child("noise").child(tag)
         let steps = policy.schedule.steps
-        var d = DrawnPairs(rows: [], timesteps: [], labels: [], noise: Tensor.zeros([0]))
+        var d = DrawnPairs(rows: [], timesteps: [], labels: [], weights: [], noise: Tensor.zeros([0]))
         var noise = [Float]()
         noise.reserveCapacity(size * m)
         for slot in 0..<size {
@@ -374,11 +482,22 @@ public final class PreferenceTrainer {
                 d.timesteps.append(t)
                 d.labels.append(label)
             }
+            let cut = config.robustTimestepCutoff.map { d.timesteps[slot] >= $0 } ?? false
+            d.weights.append(cut ? 0 : (robust?[row] ?? 1))
             d.rows.append(row)
             noise.append(contentsOf: Tensor.normal([m], key: noiseKey.child(UInt64(position))).data)
         }
         d.noise = Tensor(shape: [size] + set.source.imageShape, data: noise)
         return d
+    }
+
+    /// The objective of the update that starts after `step` completed steps: outside the robust
+    /// window [robustStart, robustEnd], GCE and SCE fall back to CE.
+    func objective(atStep step: Int) -> PreferenceObjective {
+        if case .dpo(let c) = config.objective, !(config.robustStart <= step && step <= config.robustEnd) {
+            return .dpo(c.withoutRobustTerm)
+        }
+        return config.objective
     }
 
     /// Runs one optimizer update and returns its log line.
@@ -387,6 +506,7 @@ public final class PreferenceTrainer {
         let params = policy.parameters()
         zeroGrad(params)
         let a = Double(config.accumulation), w = config.unlabeledWeight
+        let objective = objective(atStep: step)
         var labLoss = 0.0, unlLoss = 0.0
         var labCorrect = 0.0, labN = 0, unlCorrect = 0.0, unlN = 0
         var pw = [Double](), pl = [Double](), rw = [Double](), rl = [Double]()
@@ -396,9 +516,11 @@ public final class PreferenceTrainer {
                 let d = draw(tag: tag, step: step, micro: micro)
                 let batch = try set.source.batch(d.rows)
                 let scale = (tag == 0 ? 1 : w) / a
+                let robust = (tag == 0 ? config.labeledRobustWeights : config.unlabeledRobustWeights) != nil
+                    || config.robustTimestepCutoff != nil
                 let e = try evaluatePairs(policy: policy, reference: reference, batch: batch, labels: d.labels,
-                                          timesteps: d.timesteps, noise: d.noise, objective: config.objective,
-                                          backwardScale: scale)
+                                          weights: robust ? d.weights : nil, timesteps: d.timesteps, noise: d.noise,
+                                          objective: objective, backwardScale: scale)
                 if tag == 0 {
                     labLoss += e.loss / a
                     if e.labelled > 0 && !e.implicitAccuracy.isNaN { labCorrect += e.implicitAccuracy * Double(e.labelled); labN += e.labelled }
@@ -409,10 +531,11 @@ public final class PreferenceTrainer {
                 pw += e.policyWinner; pl += e.policyLoser; rw += e.referenceWinner; rl += e.referenceLoser
             }
         }
-        let norm = config.maxGradNorm.map { clipGradNorm(params, maxNorm: $0) } ?? gradNorm(params)
+        let norm = config.optimizer.clip.map { clipGradNorm(params, maxNorm: $0) } ?? gradNorm(params)
         guard norm.isFinite else { throw CoreError("training diverged at step \(step + 1): the gradient norm is \(norm)") }
         let lr = optimizer.currentLearningRate
         optimizer.update(params)
+        if let ema { updateEMA(ema, toward: params, decay: config.optimizer.emaDecay) }
         step += 1
         func mean(_ v: [Double]) -> Double { let f = v.filter { !$0.isNaN }; return f.isEmpty ? .nan : f.reduce(0, +) / Double(f.count) }
         var m = TrainingStepMetrics(step: step)
@@ -426,6 +549,12 @@ public final class PreferenceTrainer {
         m.learningRate = lr
         m.gradNorm = norm
         history.append(m)
+        if referenceUpdateInterval > 0, step % referenceUpdateInterval == 0, step < config.steps, let r = reference {
+            for ((_, q), (_, p)) in zip(r.parameters(), params) { q.data = p.data }
+        }
+        if let v = validation, v.every > 0, step % v.every == 0 {
+            validationHistory.append((step, try v.run(step)))
+        }
         if config.checkpointEvery > 0, step % config.checkpointEvery == 0, let path = config.checkpointPath {
             try saveCheckpoint(path)
         }
@@ -445,14 +574,30 @@ public final class PreferenceTrainer {
 
     // MARK: - Log
 
-    /// The log as CSV (columns `TrainingStepMetrics.csvColumns`), numbers at full precision.
+    /// Names of the validation scores in the log, in order of first appearance.
+    public var validationNames: [String] {
+        var names: [String] = []
+        for (_, scores) in validationHistory { for (n, _) in scores where !names.contains(n) { names.append(n) } }
+        return names
+    }
+
+    /// The log as CSV (columns `TrainingStepMetrics.csvColumns`, then `val_<name>` per validation
+    /// score, empty where no validation ran), numbers at full precision.
     public var logCSV: String {
-        var s = TrainingStepMetrics.csvColumns.joined(separator: ",") + "\n"
-        for m in history { s += m.csvValues.map { "\($0)" }.joined(separator: ",") + "\n" }
+        let names = validationNames
+        var byStep: [Int: [String: Double]] = [:]
+        for (s, scores) in validationHistory { byStep[s] = Dictionary(scores, uniquingKeysWith: { a, _ in a }) }
+        var s = (TrainingStepMetrics.csvColumns + names.map { "val_\($0)" }).joined(separator: ",") + "\n"
+        for m in history {
+            var cells = m.csvValues.map { "\($0)" }
+            let v = byStep[m.step]
+            cells += names.map { n in v?[n].map { "\($0)" } ?? "" }
+            s += cells.joined(separator: ",") + "\n"
+        }
         return s
     }
 
-    /// Writes the CSV log and/or an SVG of loss and implicit accuracy against the step.
+    /// Writes the CSV log and/or an SVG of loss, implicit accuracy and validation scores against the step.
     public func writeLog(csv: String? = nil, svg: String? = nil) throws {
         if let csv { try AtomicFile.write(logCSV, to: csv) }
         if let svg {
@@ -462,20 +607,41 @@ public final class PreferenceTrainer {
             if unlabeled != nil {
                 series.append(PlotSeries(name: "pseudo-label accuracy", points: Array(zip(x, history.map(\.unlabeledAccuracy))).map { ($0.0, $0.1) }))
             }
+            for name in validationNames {
+                let points = validationHistory.compactMap { v in v.scores.first { $0.0 == name }.map { (Double(v.step), $0.1) } }
+                series.append(PlotSeries(name: "validation \(name)", points: points))
+            }
             try SVGPlot.write(svg, title: "\(config.objective.name) training", xLabel: "step", yLabel: "value", series: series)
         }
     }
 
-    static func parseLog(_ text: String) throws -> [TrainingStepMetrics] {
+    /// Reads `logCSV` back: the step lines and the validation scores.
+    static func parseLog(_ text: String) throws -> (history: [TrainingStepMetrics], validation: [(step: Int, scores: [(String, Double)])]) {
         var out: [TrainingStepMetrics] = []
-        for (n, line) in text.split(separator: "\n").enumerated() where n > 0 {
-            let v = line.split(separator: ",").map { Double(String($0)) }
-            guard v.count == TrainingStepMetrics.csvColumns.count, v.allSatisfy({ $0 != nil }) else {
+        var validation: [(step: Int, scores: [(String, Double)])] = []
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        let base = TrainingStepMetrics.csvColumns
+        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init),
+              Array(header.prefix(base.count)) == base, header.dropFirst(base.count).allSatisfy({ $0.hasPrefix("val_") }) else {
+            throw CoreError("checkpoint log: bad header")
+        }
+        let names = header.dropFirst(base.count).map { String($0.dropFirst(4)) }
+        for (n, line) in lines.enumerated() where n > 0 {
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let v = cells.prefix(base.count).map { Double($0) }
+            guard cells.count == header.count, v.allSatisfy({ $0 != nil }) else {
                 throw CoreError("checkpoint log: bad line \(n + 1): \(line)")
             }
-            out.append(TrainingStepMetrics(csvValues: v.map { $0! }))
+            let m = TrainingStepMetrics(csvValues: v.map { $0! })
+            out.append(m)
+            var scores: [(String, Double)] = []
+            for (k, cell) in cells.dropFirst(base.count).enumerated() where !cell.isEmpty {
+                guard let x = Double(cell) else { throw CoreError("checkpoint log: bad line \(n + 1): \(line)") }
+                scores.append((names[k], x))
+            }
+            if !scores.isEmpty { validation.append((m.step, scores)) }
         }
-        return out
+        return (out, validation)
     }
 
     // MARK: - Checkpoints
@@ -487,11 +653,16 @@ public final class PreferenceTrainer {
          "accumulation": "\(config.accumulation)", "objective": config.objective.name]
     }
 
-    /// Writes policy parameters (`policy.<name>`), optimizer state (`optimizer.<name>`), the step and
-    /// the log (metadata) to a safetensors file, atomically.
+    /// Writes policy parameters (`policy.<name>`), optimizer state (`optimizer.<name>`), the EMA
+    /// (`ema.<name>`) and, when the reference is refreshed during training, the reference
+    /// (`reference.<name>`), plus the step and the log (metadata) to a safetensors file, atomically.
     public func saveCheckpoint(_ path: String) throws {
         var tensors = policy.parameters().map { NamedTensor(name: "policy.\($0.0)", shape: $0.1.shape, data: $0.1.data) }
         tensors += optimizer.state().map { NamedTensor(name: "optimizer.\($0.0)", shape: $0.1.shape, data: $0.1.data) }
+        tensors += (ema ?? []).map { NamedTensor(name: "ema.\($0.0)", shape: $0.1.shape, data: $0.1.data) }
+        if referenceUpdateInterval > 0, let r = reference {
+            tensors += r.parameters().map { NamedTensor(name: "reference.\($0.0)", shape: $0.1.shape, data: $0.1.data) }
+        }
         var meta = fingerprint
         meta["format"] = "semidpo.preference-trainer.v1"
         meta["step"] = "\(step)"
@@ -500,7 +671,8 @@ public final class PreferenceTrainer {
     }
 
     /// Restores a checkpoint written by `saveCheckpoint` of a run with the same seed, batch sizes,
-    /// accumulation and objective; training then continues from its step.
+    /// accumulation and objective; training then continues from its step. A checkpoint without
+    /// `ema.` or `reference.` tensors leaves the EMA (a copy of the restored policy) and the reference as they are.
     public func loadCheckpoint(_ path: String) throws {
         let (tensors, meta) = try Safetensors.read(path)
         guard meta["format"] == "semidpo.preference-trainer.v1" else {
@@ -520,8 +692,18 @@ public final class PreferenceTrainer {
         try optimizer.loadState(tensors.filter { $0.name.hasPrefix("optimizer.") }
             .map { (String($0.name.dropFirst("optimizer.".count)), Tensor(shape: $0.shape, data: $0.data)) })
         for (name, p) in params { p.data = byName["policy.\(name)"]!.data }
+        if let ema {
+            for (name, e) in ema { e.data = (byName["ema.\(name)"]?.data) ?? byName["policy.\(name)"]!.data }
+        }
+        if let r = reference, byName.keys.contains(where: { $0.hasPrefix("reference.") }) {
+            for (name, q) in r.parameters() {
+                guard let t = byName["reference.\(name)"], t.shape == q.shape else { throw CoreError("\(path): bad or missing reference '\(name)'") }
+                q.data = t.data
+            }
+        }
         step = s
-        history = log
+        history = log.history
+        validationHistory = log.validation
         permutationCache = [:]
     }
 }

@@ -53,23 +53,21 @@ public struct RewardTrainingConfig: Sendable, Equatable {
     public var steps: Int = 2000
     /// Pairs per step (each step scores 2·batchSize images).
     public var batchSize: Int = 64
-    public var learningRate: Double = 3e-3
-    public var weightDecay: Double = 1e-4
-    /// Linear warmup steps, then cosine decay to 10% at `steps`.
-    public var warmupSteps: Int = 100
+    /// AdamW, schedule and clip, shared with the other trainers; defaults `OptimizerSettings.reward`
+    /// (lr 3e-3, weight decay 1e-4, 100 warm-up steps, cosine to 10% at `steps`, clip 1). No EMA.
+    public var optimizer = OptimizerSettings.reward
     /// Seed of the batch order.
     public var seed: UInt64 = 0
-    public init(steps: Int = 2000, batchSize: Int = 64, learningRate: Double = 3e-3, weightDecay: Double = 1e-4,
-                warmupSteps: Int = 100, seed: UInt64 = 0) {
-        self.steps = steps; self.batchSize = batchSize; self.learningRate = learningRate
-        self.weightDecay = weightDecay; self.warmupSteps = warmupSteps; self.seed = seed
+    public init(steps: Int = 2000, batchSize: Int = 64, optimizer: OptimizerSettings = .reward, seed: UInt64 = 0) {
+        self.steps = steps; self.batchSize = batchSize; self.optimizer = optimizer; self.seed = seed
     }
     public func validate() throws {
         guard steps >= 1 else { throw CoreError("reward training: steps must be ≥ 1, got \(steps)") }
-        guard batchSize >= 1 else { throw CoreError("reward training: batchSize must be ≥ 1, got \(batchSize)") }
-        guard learningRate > 0, learningRate.isFinite else { throw CoreError("reward training: learningRate must be > 0, got \(learningRate)") }
-        guard weightDecay >= 0 else { throw CoreError("reward training: weightDecay must be ≥ 0, got \(weightDecay)") }
-        guard warmupSteps >= 0, warmupSteps < steps else { throw CoreError("reward training: warmupSteps must be in 0..<steps, got \(warmupSteps)") }
+        guard batchSize >= 1 else { throw CoreError("reward training: batch_size must be ≥ 1, got \(batchSize)") }
+        do { try optimizer.validate() } catch let e as CoreError { throw CoreError("reward training: \(e.message)") }
+        guard optimizer.lr > 0 else { throw CoreError("reward training: 'lr' must be > 0, got \(optimizer.lr)") }
+        guard optimizer.warmup < steps else { throw CoreError("reward training: 'warmup' must be in 0..<steps, got \(optimizer.warmup)") }
+        guard optimizer.emaDecay == 0 else { throw CoreError("reward training: 'ema_decay' is not supported (got \(optimizer.emaDecay))") }
     }
 }
 
@@ -93,7 +91,7 @@ public func bradleyTerryLoss<S>(_ r0: TensorOf<S>, _ r1: TensorOf<S>, labels: [I
 
 /// Trains `model` with the Bradley–Terry loss on `rows` of `data` labelled by `labels` (one ±1 per
 /// entry of `rows`, e.g. from `RewardRater.labels`). Batches are drawn without replacement per epoch
-/// from a stream seeded by `config.seed`; AdamW with warmup + cosine decay. `onStep(step, loss)` is
+/// from a stream seeded by `config.seed`; AdamW with `config.optimizer`'s schedule and clip. `onStep(step, loss)` is
 /// called after every step (1-based); throwing stops training.
 @discardableResult
 public func trainRewardModel(_ model: RewardModel, data: RewardPairData, rows: [Int], labels: [Int8],
@@ -107,9 +105,7 @@ public func trainRewardModel(_ model: RewardModel, data: RewardPairData, rows: [
         throw CoreError("reward training: data has \(data.imageSize)-pixel images, the model expects \(model.config.imageSize)")
     }
     let start = Date()
-    let optimizer = AdamW(config: AdamWConfig(learningRate: config.learningRate, weightDecay: config.weightDecay,
-                                              schedule: LearningRateSchedule(warmupSteps: config.warmupSteps,
-                                                                             decay: .cosine(totalSteps: config.steps, minimumFactor: 0.1))))
+    let optimizer = AdamW(config: config.optimizer.adamW(totalSteps: config.steps))
     var rng = RandomStream(RandomKey(seed: config.seed).child("reward-batches"))
     var order = Array(0..<rows.count), cursor = order.count
     var losses: [Double] = [], recent: [(Int, Int)] = []
@@ -131,7 +127,7 @@ public func trainRewardModel(_ model: RewardModel, data: RewardPairData, rows: [
         for i in 0..<b where (r0.data[i] - r1.data[i]) * Float(y[i]) > 0 { right += 1 }
         model.zeroGrad()
         loss.backward()
-        clipGradNorm(params, maxNorm: 1)
+        if let clip = config.optimizer.clip { clipGradNorm(params, maxNorm: clip) }
         optimizer.update(params)
         let l = Double(loss.item())
         guard l.isFinite else { throw CoreError("reward training: loss became \(l) at step \(step)") }

@@ -327,10 +327,9 @@ private func model_loss(_ L: OpaquePointer?) -> Int32 {
 
 // MARK: - Pretraining
 
-private let pretrainOptions = ["model", "steps", "batch_size", "lr", "warmup", "ema", "prompts", "world_seed", "seed",
-                               "checkpoint_every", "checkpoint_dir", "resume", "log", "dropout", "weight_decay", "grad_clip",
-                               "lr_decay", "min_lr_factor", "beta1", "beta2", "threads", "latents", "loss_weighting",
-                               "min_snr_gamma"]
+private let pretrainOptions = ["model", "steps", "batch_size", "prompts", "world_seed", "seed",
+                               "checkpoint_every", "checkpoint_dir", "resume", "log", "dropout",
+                               "threads", "latents", "loss_weighting", "min_snr_gamma"]
 
 /// Option `latents = {alignment = {lo, hi} | v, aesthetics = …, detail = …}`: the ranges the renders'
 /// quality latents are drawn from (a number fixes the latent); absent dimensions keep [0, 1].
@@ -357,10 +356,10 @@ private func latentRanges(_ o: LuaOptions, _ args: LuaArgs) throws -> LatentRang
     } catch let e as CoreError { throw args.error(1, "option 'latents': \(e.message)") }
 }
 
-/// `semidpo.diffusion.pretrain{model =, steps =, batch_size = 32, lr = 1e-3, warmup = 100, ema = 0,
-/// prompts = 5000, world_seed = 0, seed = 0, checkpoint_every = 500, checkpoint_dir = "pretrain",
-/// resume = path, log = "pretrain", dropout = 0.1, weight_decay = 0, grad_clip = 1,
-/// lr_decay = "constant"|"cosine", min_lr_factor = 0.1, beta1 = 0.9, beta2 = 0.999,
+/// `semidpo.diffusion.pretrain{model =, steps =, batch_size = 32, prompts = 5000, world_seed = 0, seed = semidpo.seed,
+/// checkpoint_every = 500, checkpoint_dir = "pretrain", resume = path, log = "pretrain", dropout = 0.1,
+/// lr = 1e-3, warmup = 100, schedule = "constant"|"cosine", min_lr_factor = 0.1, weight_decay = 0,
+/// adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8, grad_clip = 1, ema_decay = 0,
 /// latents = {alignment = {lo, hi}, aesthetics = …, detail = …}, loss_weighting = "none"|"min_snr", min_snr_gamma = 5}
 /// -> {steps, start_step, final_loss, recent_loss, seconds, images_per_second, checkpoint, model_path, ema}`
 ///
@@ -370,37 +369,25 @@ private func latentRanges(_ o: LuaOptions, _ args: LuaArgs) throws -> LatentRang
 /// mix). `checkpoint_dir` (in the run directory) gets checkpoint.safetensors every
 /// `checkpoint_every` steps, then model.safetensors (+ model_ema.safetensors); `log` gets
 /// `<log>.csv` and `<log>.svg`. `resume` = a checkpoint file or directory to continue from.
-/// `ema` (the EMA decay, 0 = none) also returns the EMA weights as a second Model.
+/// `ema_decay` (0 = none) also returns the EMA weights as a second Model.
 private func diffusion_pretrain(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "pretrain") { args in
-        let o = try args.options(1, allowed: pretrainOptions)
+        let o = try trainerOptions(args, 1, allowed: pretrainOptions)
         guard let model = try o.object("model", DiffusionModel.self) else { throw args.error(1, "option 'model' (a Model) is required") }
         let steps = try o.required("steps", o.integer("steps"))
         guard steps >= 1 else { throw args.error(1, "option 'steps': expected ≥ 1, got \(steps)") }
         var pc = PretrainConfig()
         pc.batchSize = try o.integer("batch_size", default: 32)
-        pc.learningRate = try o.number("lr", default: 1e-3)
-        pc.warmupSteps = try o.integer("warmup", default: 100)
-        pc.emaDecay = try o.number("ema", default: 0)
+        pc.optimizer = try optimizerSettings(o, defaults: .pretrain)
         pc.checkpointEvery = try o.integer("checkpoint_every", default: 500)
         pc.conditioningDropout = try o.number("dropout", default: 0.1)
-        pc.weightDecay = try o.number("weight_decay", default: 0)
-        pc.gradClip = try o.number("grad_clip", default: 1)
-        pc.minLearningRateFactor = try o.number("min_lr_factor", default: 0.1)
-        pc.beta1 = try o.number("beta1", default: 0.9)
-        pc.beta2 = try o.number("beta2", default: 0.999)
-        switch try o.string("lr_decay", default: "constant") {
-        case "constant": pc.cosineDecay = false
-        case "cosine": pc.cosineDecay = true
-        case let other: throw args.error(1, "option 'lr_decay': '\(other)' is not constant or cosine")
-        }
         let weighting = try o.string("loss_weighting", default: "none")
         guard let w = PretrainConfig.LossWeighting(rawValue: weighting) else {
             throw args.error(1, "option 'loss_weighting': '\(weighting)' is not none or min_snr")
         }
         pc.lossWeighting = w
         pc.minSNRGamma = try o.number("min_snr_gamma", default: 5)
-        let seed = try o.integer("seed", default: 0)
+        let seed = try o.integer("seed", default: runSeed(args.L))
         guard seed >= 0 else { throw args.error(1, "option 'seed': expected ≥ 0, got \(seed)") }
         pc.seed = UInt64(seed)
         do { try pc.validate() } catch let e as CoreError { throw args.error(1, e.message) }

@@ -160,10 +160,10 @@ private func labels_row(_ L: OpaquePointer?) -> Int32 {
 // MARK: - Training
 
 private let trainOptions = [
-    "policy", "reference", "pairs", "labels", "unlabeled", "pseudo", "objective", "loss", "beta", "steps",
-    "batch_size", "unlabeled_batch_size", "accumulation", "unlabeled_weight", "lr", "weight_decay", "warmup",
-    "schedule", "min_lr_factor", "max_grad_norm", "seed", "interval_half_width", "checkpoint", "checkpoint_every",
-    "resume", "log", "on_step",
+    "policy", "reference", "pairs", "labels", "unlabeled", "pseudo", "objective", "loss", "beta", "gce_q", "sce_beta",
+    "log_zero", "robust_start", "robust_end", "robust_max_timestep", "robust_scores", "steps", "batch_size",
+    "unlabeled_batch_size", "accumulation", "unlabeled_weight", "seed", "interval_half_width", "checkpoint",
+    "checkpoint_every", "resume", "log", "on_progress", "ref_update_every", "label_swap", "drop", "validation",
 ]
 
 /// `semidpo.dpo.train{ policy = Model, reference = Model, pairs = Pairs, … } -> summary`
@@ -171,23 +171,46 @@ private let trainOptions = [
 /// Trains `policy` in place. `pairs` (clean, labels `labels` per pair or all +1, t ~ U{0..T−1}) and/or
 /// `unlabeled` with per-anchor `pseudo` Labels (t drawn from the labelled intervals); the loss is
 /// L_labeled + unlabeled_weight · L_unlabeled. `objective` = "dpo" (with `loss` = sigmoid, hinge,
-/// ipo, gce, sce), "kto" or "sft" (no reference needed). `beta` in the no-½ convention.
-/// `log = "name"` writes name.csv and name.svg in the run directory; `checkpoint`/`checkpoint_every`
-/// save, `resume` loads a checkpoint first. `on_step(step, total, metrics)` after every update.
+/// ipo, gce, sce, gce_pure, sce_ours, or a function(z, label, weight) returning value, slope),
+/// "kto" or "sft" (no reference needed). `beta` in the no-½ convention. The optimizer options are
+/// `OptimizerSettings.names` (lr = 1e-5, warmup = 0, schedule = "constant", min_lr_factor = 0,
+/// weight_decay = 0, adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8, grad_clip = 1,
+/// ema_decay = 0). `ref_update_every` = N | "epoch" copies the policy into the reference;
+/// `label_swap` = p swaps labels; `drop` = {pair ids}; `validation` = {every = N, run = function(step)
+/// return {name = score, …} end}. `log = "name"` writes name.csv and name.svg in the run directory;
+/// `checkpoint`/`checkpoint_every` save, `resume` loads a checkpoint first.
+/// `on_progress(step, total, metrics)` after every update. See docs/recipes.md for every option.
 private func dpo_train(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "train") { args in
-        let o = try args.options(1, allowed: trainOptions)
+        let o = try trainerOptions(args, 1, allowed: trainOptions)
         guard let policy = try o.object("policy", Denoiser.self) else { throw args.error(1, "option 'policy' (a model) is required") }
         let reference = try o.object("reference", Denoiser.self)
         var config = PreferenceTrainingConfig()
         let beta = try o.number("beta", default: 2500)
         switch try o.string("objective", default: "dpo") {
         case "dpo":
-            let name = try o.string("loss", default: "sigmoid")
-            guard let kind = PreferenceLossKind(rawValue: name) else {
-                throw args.error(1, "option 'loss': '\(name)' is not one of \(PreferenceLossKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            var loss = PreferenceLossConfig(beta: beta)
+            if let f = o.values["loss"] as? LuaRef {
+                let place = definitionPlace(f, args.L), L = args.L
+                loss.custom = CustomPairLoss(name: place) { z, label, weight in
+                    let r = try f.call([z, Int(label), weight], results: 2, on: L)
+                    func number(_ v: Any??) -> Double? { (v as? Double) ?? (v as? Int).map(Double.init) }
+                    guard r.count == 2, let value = number(r[0]), let slope = number(r[1]) else {
+                        throw CoreError("the loss function defined at \(place) must return two numbers (value, slope), got \(r.map { $0.map { "\($0)" } ?? "nil" })")
+                    }
+                    return (value, slope)
+                }
+            } else {
+                let name = try o.string("loss", default: "sigmoid")
+                guard let kind = PreferenceLossKind(rawValue: name) else {
+                    throw args.error(1, "option 'loss': '\(name)' is not one of \(PreferenceLossKind.allCases.map(\.rawValue).joined(separator: ", ")) or a function")
+                }
+                loss = PreferenceLossConfig(kind: kind, beta: beta)
             }
-            config.objective = .dpo(PreferenceLossConfig(kind: kind, beta: beta))
+            loss.gceQ = try o.number("gce_q", default: loss.gceQ)
+            loss.sceBeta = try o.number("sce_beta", default: loss.sceBeta)
+            loss.logZero = try o.number("log_zero", default: loss.logZero)
+            config.objective = .dpo(loss)
         case "kto": config.objective = .kto(beta: beta)
         case "sft": config.objective = .sft
         case let other: throw args.error(1, "option 'objective': '\(other)' is not dpo, kto or sft")
@@ -197,27 +220,27 @@ private func dpo_train(_ L: OpaquePointer?) -> Int32 {
         config.unlabeledBatchSize = try o.integer("unlabeled_batch_size")
         config.accumulation = try o.integer("accumulation", default: 1)
         config.unlabeledWeight = try o.number("unlabeled_weight", default: 1)
-        let lr = try o.number("lr", default: 1e-5), decay = try o.number("weight_decay", default: 0)
-        let warmup = try o.integer("warmup", default: 0)
-        guard lr >= 0, decay >= 0, warmup >= 0 else { throw args.error(1, "lr, weight_decay and warmup must be ≥ 0") }
-        var schedule = LearningRateSchedule(warmupSteps: warmup)
-        switch try o.string("schedule", default: "constant") {
-        case "constant": break
-        case "cosine":
-            let minimum = try o.number("min_lr_factor", default: 0)
-            guard config.steps > warmup, minimum >= 0, minimum <= 1 else {
-                throw args.error(1, "a cosine schedule needs steps > warmup and 0 ≤ min_lr_factor ≤ 1")
-            }
-            schedule = LearningRateSchedule(warmupSteps: warmup, decay: .cosine(totalSteps: config.steps, minimumFactor: minimum))
-        case let other: throw args.error(1, "option 'schedule': '\(other)' is not constant or cosine")
-        }
-        config.optimizer = AdamWConfig(learningRate: lr, weightDecay: decay, schedule: schedule)
-        let clip = try o.number("max_grad_norm", default: 1)
-        config.maxGradNorm = clip > 0 ? clip : nil
-        config.seed = UInt64(truncatingIfNeeded: try o.integer("seed", default: 0))
+        config.optimizer = try optimizerSettings(o, defaults: .preference, steps: config.steps)
+        config.seed = UInt64(truncatingIfNeeded: try o.integer("seed", default: runSeed(args.L)))
         config.intervalHalfWidth = try o.integer("interval_half_width", default: 50)
         if let path = try o.string("checkpoint") { config.checkpointPath = try args.run.resolve(path) }
         config.checkpointEvery = try o.integer("checkpoint_every", default: 0)
+        if let v = o.values["ref_update_every"] {
+            if let s = v as? String {
+                guard s == "epoch" else { throw args.error(1, "option 'ref_update_every': expected a step count or \"epoch\", got '\(s)'") }
+                config.referenceUpdatePerEpoch = true
+            } else {
+                config.referenceUpdateEvery = try o.integer("ref_update_every") ?? 0
+                guard config.referenceUpdateEvery >= 1 else {
+                    throw args.error(1, "option 'ref_update_every': expected a step count ≥ 1 or \"epoch\", got \(config.referenceUpdateEvery)")
+                }
+            }
+        }
+        config.labelSwapProbability = try o.number("label_swap", default: 0)
+        config.droppedIDs = try o.numbers("drop")?.map { Int64($0) } ?? []
+        config.robustStart = try o.integer("robust_start", default: 0)
+        config.robustEnd = try o.integer("robust_end", default: Int.max)
+        config.robustTimestepCutoff = try o.integer("robust_max_timestep")
 
         var labeled: LabelledPairs?
         if let pairs = try o.object("pairs", PairSource.self) {
@@ -230,30 +253,90 @@ private func dpo_train(_ L: OpaquePointer?) -> Int32 {
             guard let pseudo = try o.object("pseudo", LabelsObject.self) else { throw args.error(1, "option 'unlabeled' needs 'pseudo' Labels") }
             unlabeled = try LabelledPairs(pairs, labels: .perAnchor(pseudo.labels))
         }
+        if let scores = try o.object("robust_scores", ScoresObject.self) {
+            let table = scores.table
+            let rowOf = Dictionary(table.ids.enumerated().map { ($0.element, $0.offset) }, uniquingKeysWith: { a, _ in a })
+            func weights(_ set: LabelledPairs?) throws -> [Double]? {
+                guard let set else { return nil }
+                return try set.source.ids.map { id in
+                    guard let r = rowOf[id] else { throw args.error(1, "option 'robust_scores': no scores for pair id \(id)") }
+                    let p = table.pair(r)
+                    return try committeeDisagreement(p.scores.map { p.winner == 0 ? ($0.0, $0.1) : ($0.1, $0.0) })
+                }
+            }
+            config.labeledRobustWeights = try weights(labeled)
+            config.unlabeledRobustWeights = try weights(unlabeled)
+        }
+        do { try config.validate() } catch let e as CoreError { throw args.error(1, e.message) }
         let trainer = try PreferenceTrainer(policy: policy, reference: reference, labeled: labeled, unlabeled: unlabeled, config: config)
+        if let v = o.values["validation"] {
+            guard let t = v as? [String: Any], let every = t["every"] as? Int, every >= 1, let run = t["run"] as? LuaRef,
+                  t.keys.allSatisfy({ $0 == "every" || $0 == "run" }) else {
+                throw args.error(1, "option 'validation': expected {every = steps ≥ 1, run = function(step) return {name = score, …} end}")
+            }
+            let place = definitionPlace(run, args.L), L = args.L
+            trainer.validation = TrainingValidation(every: every) { step in
+                let r = try run.call([step], results: 1, on: L)
+                guard let table = r.first as? [String: Any] else {
+                    throw CoreError("the validation function defined at \(place) must return a table {name = score, …}")
+                }
+                return try table.keys.sorted().map { k in
+                    guard let x = (table[k] as? Double) ?? (table[k] as? Int).map(Double.init) else {
+                        throw CoreError("the validation function defined at \(place) returned a non-number for '\(k)'")
+                    }
+                    return (k, x)
+                }
+            }
+        }
         if let resume = try o.string("resume") { try trainer.loadCheckpoint(try args.run.resolve(resume)) }
-        let onStep = try o.function("on_step")
+        let onProgress = try o.function("on_progress")
         var bar: ProgressBar?
         try trainer.train { step, total, m in
             if bar == nil { bar = ProgressBar(total: total - step + 1, label: "train \(config.objective.name)") }
             bar?.advance()
-            _ = try onStep?.call([step, total, metricsTable(m)], results: 0, on: args.L)
+            var t = metricsTable(m)
+            if let v = trainer.validationHistory.last, v.step == step { for (k, x) in v.scores { t["val_\(k)"] = x } }
+            _ = try onProgress?.call([step, total, t], results: 0, on: args.L)
         }
         bar?.finish()
-        if config.checkpointPath != nil {
-            try trainer.saveCheckpoint(config.checkpointPath!)
-            try args.run.recordOutput(config.checkpointPath!)
+        var summary: [String: Any] = ["steps": trainer.step, "swapped_labels": trainer.swappedLabels,
+                                      "ref_update_every": trainer.referenceUpdateInterval]
+        if let path = config.checkpointPath {
+            try trainer.saveCheckpoint(path)
+            try args.run.recordOutput(path)
+        }
+        if let ema = trainer.ema {
+            // The EMA as a Model beside the policy (a DiffusionModel clone with the shadow weights);
+            // with `checkpoint`, also saved as <checkpoint>_ema.safetensors.
+            if let model = policy as? DiffusionModel {
+                let copy = model.clone()
+                for ((_, p), (_, e)) in zip(copy.parameters(), ema) { p.data = e.data }
+                copy.freeze()
+                summary["ema"] = copy
+                if let path = config.checkpointPath {
+                    let emaPath = (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + "_ema.safetensors"
+                    try copy.save(path: emaPath, metadata: ["ema_decay": "\(config.optimizer.emaDecay)", "steps": "\(trainer.step)"])
+                    try args.run.recordOutput(emaPath)
+                    summary["ema_path"] = emaPath
+                }
+            }
         }
         if let name = try o.string("log") {
             let csv = try args.run.resolve(name + ".csv"), svg = try args.run.resolve(name + ".svg")
             try trainer.writeLog(csv: csv, svg: svg)
             try args.run.recordOutput(csv); try args.run.recordOutput(svg)
         }
-        var summary: [String: Any] = ["steps": trainer.step]
         if let last = trainer.history.last { summary["last"] = metricsTable(last) }
         let tail = trainer.history.suffix(max(1, trainer.history.count / 10))
         summary["mean_loss_last_tenth"] = Metrics.mean(tail.map(\.loss))
         summary["mean_accuracy_last_tenth"] = Metrics.mean(tail.map(\.implicitAccuracy).filter { !$0.isNaN })
+        if !trainer.validationHistory.isEmpty {
+            summary["validation"] = trainer.validationHistory.map { v -> Any in
+                var row: [String: Any] = ["step": v.step]
+                for (k, x) in v.scores { row[k] = x }
+                return row
+            }
+        }
         try args.push(summary)
         return 1
     }

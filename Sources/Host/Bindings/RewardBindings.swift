@@ -170,38 +170,39 @@ private func raterTable(_ r: RewardRater) -> [String: Any] {
 }
 
 /// `semidpo.reward.train(model, dataset, { rater = "human" | {weights =, temperature =, seed =}, ids = {…}?,
-/// steps = 2000, batch_size = 64, learning_rate = 3e-3, weight_decay = 1e-4, warmup_steps = 100, seed = 0,
-/// on_step = function(step, loss) }) -> { losses = {…}, final_loss =, recent_accuracy =, seconds = }`
+/// steps = 2000, batch_size = 64, seed = semidpo.seed, on_progress = function(step, total, {loss =}) end,
+/// lr = 3e-3, warmup = 100, schedule = "cosine", min_lr_factor = 0.1, weight_decay = 1e-4, adam_beta1 = 0.9,
+/// adam_beta2 = 0.999, adam_epsilon = 1e-8, grad_clip = 1 }) -> { losses = {…}, final_loss =, recent_accuracy =, seconds = }`
 ///
 /// Bradley–Terry training, −log σ(r(x_w) − r(x_l)), on the dataset's pairs (or `ids`, 0-based)
-/// labelled by `rater`. The rater and the training settings are kept for `model:save`.
+/// labelled by `rater`. The optimizer options are the ones every trainer shares (`OptimizerSettings`;
+/// `ema_decay` is not supported here). The rater and the training settings are kept for `model:save`.
 private func reward_train(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "train") { args in
         let obj = try args.object(1, RewardModelObject.self)
         let ds = try args.object(2, Dataset.self)
-        let o = try args.options(3, allowed: ["rater", "ids", "steps", "batch_size", "learning_rate", "weight_decay",
-                                              "warmup_steps", "seed", "on_step"])
+        let o = try trainerOptions(args, 3, allowed: ["rater", "ids", "steps", "batch_size", "seed", "on_progress"])
         let rater = try parseRater(args, 3, try o.required("rater", o.values["rater"]))
         let rows = try o.numbers("ids").map { try checkedIDs(args, 3, $0.map { Int($0) }, ds, "option 'ids'") } ?? Array(0..<ds.count)
-        let seed = try o.integer("seed", default: 0)
+        let seed = try o.integer("seed", default: runSeed(args.L))
         guard seed >= 0 else { throw args.error(3, "option 'seed': must be ≥ 0 (got \(seed))") }
         let config = RewardTrainingConfig(steps: try o.integer("steps", default: 2000), batchSize: try o.integer("batch_size", default: 64),
-                                          learningRate: try o.number("learning_rate", default: 3e-3),
-                                          weightDecay: try o.number("weight_decay", default: 1e-4),
-                                          warmupSteps: try o.integer("warmup_steps", default: 100), seed: UInt64(seed))
+                                          optimizer: try optimizerSettings(o, defaults: .reward), seed: UInt64(seed))
         do { try config.validate() } catch let e as CoreError { throw args.error(3, e.message) }
-        let onStep = try o.function("on_step")
+        let onProgress = try o.function("on_progress")
         let labels = try rater.labels(labels: ds.labels, truth0: ds.truth0, truth1: ds.truth1, rows: rows)
         let L = args.L
         let result = try trainRewardModel(obj.model, data: ds, rows: rows, labels: labels, config: config) { step, loss in
-            _ = try onStep?.call([step, loss], results: 0, on: L)
+            _ = try onProgress?.call([step, config.steps, ["loss": loss] as [String: Any]], results: 0, on: L)
         }
         obj.info.rater = rater
-        obj.info.training.merge(["steps": "\(config.steps)", "batch_size": "\(config.batchSize)", "learning_rate": "\(config.learningRate)",
-                                 "weight_decay": "\(config.weightDecay)", "warmup_steps": "\(config.warmupSteps)", "seed": "\(config.seed)",
-                                 "pairs": "\(rows.count)", "dataset": ds.directory, "dataset_seed": "\(ds.manifest.seed)",
-                                 "seconds": String(format: "%.2f", result.seconds),
-                                 "final_loss": String(format: "%.4f", result.losses.last ?? .nan)]) { _, new in new }
+        var record = config.optimizer.record
+        record["ema_decay"] = nil
+        record.merge(["steps": "\(config.steps)", "batch_size": "\(config.batchSize)", "seed": "\(config.seed)",
+                      "pairs": "\(rows.count)", "dataset": ds.directory, "dataset_seed": "\(ds.manifest.seed)",
+                      "seconds": String(format: "%.2f", result.seconds),
+                      "final_loss": String(format: "%.4f", result.losses.last ?? .nan)]) { _, new in new }
+        obj.info.training.merge(record) { _, new in new }
         try args.push(["losses": result.losses, "final_loss": result.losses.last ?? Double.nan,
                        "recent_accuracy": result.recentAccuracy, "seconds": result.seconds] as [String: Any])
         return 1
