@@ -65,7 +65,7 @@ local model = diffusion.new{config = settings.config, seed = settings.seed}
 local t0 = semidpo.clock()
 local run = diffusion.pretrain{
   model = model, latents = {alignment = {settings.alignment_min, 1}}, steps = settings.steps, batch_size = settings.batch_size, lr = settings.lr,
-  warmup = settings.warmup, lr_decay = settings.lr_decay, ema = settings.ema, dropout = settings.dropout,
+  warmup = settings.warmup, schedule = settings.lr_decay, ema_decay = settings.ema, dropout = settings.dropout,
   prompts = train_prompts, world_seed = settings.world_seed, seed = settings.seed,
   checkpoint_every = settings.checkpoint_every, resume = settings.resume, log = "pretrain",
   loss_weighting = settings.loss_weighting, min_snr_gamma = settings.min_snr_gamma,

@@ -38,9 +38,9 @@ for i, m in ipairs(members) do
   local model = semidpo.reward.new{ name = m.name, uses_prompt = m.uses_prompt, seed = semidpo.seed * 100 + i }
   local t0 = semidpo.clock()
   local r = semidpo.reward.train(model, ds, {
-    rater = m.rater, steps = steps, batch_size = 64, learning_rate = 3e-3, seed = semidpo.seed * 100 + i,
-    on_step = function(step, loss)
-      if step % 500 == 0 then print(string.format("  %s step %d loss %.4f", m.name, step, loss)) end
+    rater = m.rater, steps = steps, batch_size = 64, lr = 3e-3, seed = semidpo.seed * 100 + i,
+    on_progress = function(step, total, metrics)
+      if step % 500 == 0 then print(string.format("  %s step %d loss %.4f", m.name, step, metrics.loss)) end
     end,
   })
   local seconds = semidpo.clock() - t0

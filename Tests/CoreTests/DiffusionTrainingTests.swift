@@ -28,7 +28,7 @@ func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> D
     @Test func tinyModelOverfitsAHandfulOfImages() throws {
         let model = try DiffusionModel(config: .tiny(vocabulary: testVocabulary), seed: 11)
         var config = PretrainConfig()
-        config.batchSize = 4; config.learningRate = 3e-3; config.warmupSteps = 10; config.conditioningDropout = 0
+        config.batchSize = 4; config.optimizer.lr = 3e-3; config.optimizer.warmup = 10; config.conditioningDropout = 0
         let data = toyImages()
         let before = try evaluationLoss(model, data)
         let trainer = try Pretrainer(model: model, config: config)
@@ -101,7 +101,7 @@ func evaluationLoss(_ model: DiffusionModel, _ batch: PretrainBatch) throws -> D
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("semidpo-resume-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
         var config = PretrainConfig()
-        config.batchSize = 3; config.warmupSteps = 2; config.cosineDecay = true; config.emaDecay = 0.8
+        config.batchSize = 3; config.optimizer.warmup = 2; config.optimizer.schedule = .cosine; config.optimizer.emaDecay = 0.8
         config.conditioningDropout = 0.4; config.checkpointEvery = 2; config.seed = 21
         struct Interrupted: Error {}
         func source(failAt: Int?) -> ClosureDataSource {

@@ -67,7 +67,7 @@ func syntheticRewardPairs(_ n: Int, seed: UInt64) throws -> (RewardPairArrays, [
         let reference = test.map { Float(labels[$0]) }
         let before = try pairwiseAccuracy(scores: scorePairs(model, data: data, rows: test), reference: reference)
         let result = try trainRewardModel(model, data: data, rows: train, labels: train.map { labels[$0] },
-                                          config: RewardTrainingConfig(steps: 150, batchSize: 32, learningRate: 1e-2, warmupSteps: 10, seed: 9))
+                                          config: RewardTrainingConfig(steps: 150, batchSize: 32, optimizer: OptimizerSettings(lr: 1e-2, warmup: 10, schedule: .cosine, minLRFactor: 0.1, weightDecay: 1e-4), seed: 9))
         let after = try pairwiseAccuracy(scores: scorePairs(model, data: data, rows: test), reference: reference)
         #expect(after >= 0.8, "held-out accuracy \(after) (before \(before))")
         #expect(after > before + 0.2, "held-out accuracy \(before) → \(after)")

@@ -190,7 +190,7 @@ private func meanAnchorAccuracy(_ model: Denoiser, _ reference: Denoiser, _ pair
     var config = PreferenceTrainingConfig()
     config.objective = .dpo(PreferenceLossConfig(kind: .sigmoid, beta: beta))
     config.steps = 30; config.batchSize = 8
-    config.optimizer = AdamWConfig(learningRate: 3e-3, weightDecay: 0, schedule: LearningRateSchedule(warmupSteps: 3))
+    config.optimizer = OptimizerSettings(lr: 3e-3, warmup: 3)
     let trainer = try PreferenceTrainer(policy: policy, reference: reference, labeled: try LabelledPairs(pairs), config: config)
     var calls = 0
     try trainer.train { step, total, _ in calls += 1; #expect(step == calls && total == 30) }
@@ -213,7 +213,7 @@ private func meanAnchorAccuracy(_ model: Denoiser, _ reference: Denoiser, _ pair
                                        timesteps: ts, noise: noise, objective: objective).loss
         var config = PreferenceTrainingConfig()
         config.objective = objective; config.steps = 25; config.batchSize = 8
-        config.optimizer = AdamWConfig(learningRate: 3e-3, weightDecay: 0)
+        config.optimizer = OptimizerSettings(lr: 3e-3)
         let trainer = try PreferenceTrainer(policy: policy, reference: objective == .sft ? nil : reference,
                                             labeled: try LabelledPairs(pairs), config: config)
         try trainer.train()
@@ -233,8 +233,7 @@ private func meanAnchorAccuracy(_ model: Denoiser, _ reference: Denoiser, _ pair
     config.objective = .dpo(PreferenceLossConfig(kind: .sigmoid, beta: beta))
     config.steps = 6; config.batchSize = 2; config.unlabeledBatchSize = 3; config.accumulation = 2
     config.unlabeledWeight = 0.5; config.seed = 77
-    config.optimizer = AdamWConfig(learningRate: 1e-3, weightDecay: 0.01,
-                                   schedule: LearningRateSchedule(warmupSteps: 2, decay: .cosine(totalSteps: 6, minimumFactor: 0.1)))
+    config.optimizer = OptimizerSettings(lr: 1e-3, warmup: 2, schedule: .cosine, minLRFactor: 0.1, weightDecay: 0.01)
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("semidpo-resume-\(getpid())").path
     defer { try? FileManager.default.removeItem(atPath: dir) }
     let reference = TinyDenoiser(seed: 2)

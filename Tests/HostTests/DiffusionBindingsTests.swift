@@ -80,10 +80,10 @@ private func diffusionError(_ code: String) -> LuaError? { bindingsError(tinyCon
         let r = try lua.runString(tinyConfig + """
             local m = D.new{config = "\(yaml)", seed = 1}
             local steps_logged = 0
-            local run = D.pretrain{model = m, steps = 4, batch_size = 4, lr = 1e-3, warmup = 1, ema = 0.9, prompts = 30,
+            local run = D.pretrain{model = m, steps = 4, batch_size = 4, lr = 1e-3, warmup = 1, ema_decay = 0.9, prompts = 30,
                                    seed = 2, checkpoint_every = 2, log = "pt"}
             local again = D.new{config = "\(yaml)", seed = 1}
-            local resumed = D.pretrain{model = again, steps = 6, batch_size = 4, lr = 1e-3, warmup = 1, ema = 0.9, prompts = 30,
+            local resumed = D.pretrain{model = again, steps = 6, batch_size = 4, lr = 1e-3, warmup = 1, ema_decay = 0.9, prompts = 30,
                                        seed = 2, resume = run.checkpoint, checkpoint_dir = "resumed", log = "pt2"}
             local ev = D.evaluate{model = m, prompts = {"a red circle", {text = "a blue square"}, "two green rings"},
                                   steps = 2, guidance = 3, seed = 4}

@@ -82,7 +82,7 @@ end
             local steps_seen = 0
             local s0 = dpo.train{policy = model, reference = ref, pairs = clean, beta = 200, steps = 12, batch_size = 4,
                                  lr = 3e-3, warmup = 2, seed = 3, log = "iter0",
-                                 on_step = function(step, total, m) steps_seen = step; assert(total == 12 and m.loss) end}
+                                 on_progress = function(step, total, m) steps_seen = step; assert(total == 12 and m.loss) end}
             local anchors = {50, 150, 250, 350, 450, 550, 650, 750, 850, 950}
             local batches = 0
             local conf = dpo.confidence{model = model, reference = ref, pairs = noisy, beta = 200, batch_size = 4,

@@ -14,7 +14,7 @@ private func rewardState() throws -> (LuaState, String) {
     for i, name in ipairs{ "a", "b" } do
       local m = semidpo.reward.new{ name = name, uses_prompt = (i == 1), channels = {4, 4, 4}, groups = 2, embed_dimension = 4, seed = i }
       local r = semidpo.reward.train(m, ds, { rater = (i == 1) and "human" or { weights = {0, 1, 0}, temperature = 0.05, seed = 2 },
-                                              steps = 3, batch_size = 4, warmup_steps = 1 })
+                                              steps = 3, batch_size = 4, warmup = 1 })
       assert(#r.losses == 3)
       m:save("\(dir)/models/" .. name .. ".safetensors", { training = { note = "test" } })
     end
