@@ -176,3 +176,55 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         #expect(m11?.contains("gce_q must be in [0, 1]") == true, "\(m11 ?? "")")
     }
 }
+
+/// `robust_scores`: a committee's Scores of a world dataset give each pair the share of members that
+/// disagree with the human label; a Lua loss sees exactly those weights (each pair's own, recomputed
+/// in Lua from `scores:pair(id)`), and a pair id without scores is an error.
+@Suite(.serialized) struct RobustScoresBindingTests {
+    @Test func committeeDisagreementReachesTheLoss() throws {
+        let (lua, dir) = try tabularState()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let r = try lua.runString(tinyUNetLua + """
+        local semidpo = require "semidpo"
+        local ds = semidpo.world.dataset{ dir = "\(dir)/data", pairs = 12, prompts = 4, seed = 3, image_size = 16 }
+        for i, name in ipairs{ "a", "b" } do
+          local m = semidpo.reward.new{ name = name, uses_prompt = (i == 1), channels = {4, 4, 4}, groups = 2, embed_dimension = 4, seed = i }
+          semidpo.reward.train(m, ds, { rater = "human", steps = 2, batch_size = 4, warmup = 1, seed = i })
+          m:save("\(dir)/models/" .. name .. ".safetensors")
+        end
+        local c = semidpo.committee.new{ members = { "a", "b" }, models = "\(dir)/models" }
+        local scores = c:score(ds)
+        local pairs_ = ds:pairs()
+        local expected = {}
+        for _, id in ipairs(pairs_:ids()) do
+          local p = scores:pair(id)
+          local agree, n = 0, 0
+          for _, s in pairs(p.scores) do
+            local w, l = s[p.winner + 1], s[2 - p.winner]
+            n = n + 1
+            if w > l then agree = agree + 1 end
+          end
+          expected[1 - agree / n] = true
+        end
+        local seen, bad = 0, 0
+        local function sigmoid(z) return 1 / (1 + math.exp(-z)) end
+        local model = semidpo.diffusion.new{config = tiny, seed = 1}
+        local ref = semidpo.diffusion.new{config = tiny, seed = 1}
+        semidpo.dpo.train{policy = model, reference = ref, pairs = pairs_, robust_scores = scores, steps = 2, batch_size = 4,
+                          beta = 100, loss = function(z, label, w)
+                            seen = seen + 1
+                            if not expected[w] then bad = bad + 1 end
+                            return -math.log(sigmoid(z)), sigmoid(z) - 1
+                          end}
+        local zeros = {}
+        for k = 1, 3 * 16 * 16 do zeros[k] = 0 end
+        local stranger = semidpo.dpo.pairs{winners = zeros, losers = zeros, shape = {3, 16, 16}, ids = {1000}}
+        local ok, err = pcall(semidpo.dpo.train, {policy = model, reference = ref, pairs = stranger, robust_scores = scores,
+                                                  loss = "gce", steps = 1, batch_size = 2})
+        return seen, bad, err
+        """, name: "@robust.lua")
+        #expect(r[0] as? Int == 8 && r[1] as? Int == 0, "\(r)")
+        let err = r[2] as? String
+        #expect(err?.contains("option 'robust_scores': no scores for pair id") == true, "\(err ?? "")")
+    }
+}
