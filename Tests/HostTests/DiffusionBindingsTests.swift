@@ -80,8 +80,11 @@ private func diffusionError(_ code: String) -> LuaError? { bindingsError(tinyCon
         let r = try lua.runString(tinyConfig + """
             local m = D.new{config = "\(yaml)", seed = 1}
             local steps_logged = 0
+            local progressed = 0
             local run = D.pretrain{model = m, steps = 4, batch_size = 4, lr = 1e-3, warmup = 1, ema_decay = 0.9, prompts = 30,
+                                   on_progress = function(step, total, m) assert(total == 4 and m.loss > 0); progressed = step end,
                                    seed = 2, checkpoint_every = 2, log = "pt"}
+            assert(progressed == 4, "on_progress was not called every step")
             local again = D.new{config = "\(yaml)", seed = 1}
             local resumed = D.pretrain{model = again, steps = 6, batch_size = 4, lr = 1e-3, warmup = 1, ema_decay = 0.9, prompts = 30,
                                        seed = 2, resume = run.checkpoint, checkpoint_dir = "resumed", log = "pt2"}

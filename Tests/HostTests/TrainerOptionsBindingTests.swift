@@ -221,10 +221,14 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         local stranger = semidpo.dpo.pairs{winners = zeros, losers = zeros, shape = {3, 16, 16}, ids = {1000}}
         local ok, err = pcall(semidpo.dpo.train, {policy = model, reference = ref, pairs = stranger, robust_scores = scores,
                                                   loss = "gce", steps = 1, batch_size = 2})
-        return seen, bad, err
+        local ok2, err2 = pcall(semidpo.dpo.train, {policy = model, reference = ref, pairs = stranger, steps = 1, batch_size = 1})
+        return seen, bad, err, err2
         """, name: "@robust.lua")
         #expect(r[0] as? Int == 8 && r[1] as? Int == 0, "\(r)")
         let err = r[2] as? String
         #expect(err?.contains("option 'robust_scores': no scores for pair id") == true, "\(err ?? "")")
+        // Pairs whose prompts were not tokenized for this model fail as an error, not a crash.
+        let err2 = r[3] as? String
+        #expect(err2?.contains("tokens per row, the model reads") == true, "\(err2 ?? "")")
     }
 }

@@ -194,10 +194,10 @@ public final class Pretrainer {
     /// same source, config and thread count). Writes `checkpointDir/checkpoint.safetensors` every
     /// `checkpointEvery` steps and at the end, plus `model.safetensors` (and `model_ema.safetensors`).
     /// `log`: CSV path (step,loss,learning_rate), rewritten at each checkpoint and at the end, with
-    /// an SVG curve beside it. `progress(step, total, loss)` is called after every step.
+    /// an SVG curve beside it. `progress(step, total, loss)` is called after every step; throwing stops the run.
     @discardableResult
     public func run(source: PretrainDataSource, steps: Int, checkpointDir: String? = nil, resume: Bool = true,
-                    log: String? = nil, progress: ((Int, Int, Float) -> Void)? = nil) throws -> PretrainSummary {
+                    log: String? = nil, progress: ((Int, Int, Float) throws -> Void)? = nil) throws -> PretrainSummary {
         guard steps >= 0 else { throw CoreError("pretrain: steps must be ≥ 0 (got \(steps))") }
         let checkpointPath = checkpointDir.map { ($0 as NSString).appendingPathComponent("checkpoint.safetensors") }
         if resume, let path = checkpointPath, FileManager.default.fileExists(atPath: path) { try loadCheckpoint(path: path) }
@@ -208,7 +208,7 @@ public final class Pretrainer {
         while step < steps {
             let batch = try source.batch(step: step, size: config.batchSize)
             let loss = try trainStep(batch)
-            progress?(step, steps, loss)
+            try progress?(step, steps, loss)
             if let path = checkpointPath, config.checkpointEvery > 0, step % config.checkpointEvery == 0, step < steps {
                 try saveCheckpoint(path: path)
                 if let log { try writeLog(csvPath: log) }

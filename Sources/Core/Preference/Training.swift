@@ -412,6 +412,16 @@ public final class PreferenceTrainer {
             }
             guard set.activeRows.count > 0 else { throw CoreError("the \(name) pair set has no pair with a non-zero label") }
             guard set.source.imageShape.count == 3 else { throw CoreError("the \(name) pair set's images must be (C, H, W)") }
+            if let model = policy as? DiffusionModel {
+                // A mismatch would otherwise stop the process inside the model (a precondition), not the run.
+                guard set.source.imageShape == model.imageShape else {
+                    throw CoreError("the \(name) pairs' images are \(set.source.imageShape), the model makes \(model.imageShape)")
+                }
+                let length = try set.source.batch([set.activeRows[0]]).tokens.length
+                guard length == model.config.maxTokens else {
+                    throw CoreError("the \(name) pairs' prompts have \(length) tokens per row, the model reads \(model.config.maxTokens) (build the pairs with the model's tokenizer)")
+                }
+            }
             if let w = weights, w.count != set.source.count {
                 throw CoreError("\(w.count) robust weights for the \(name) set of \(set.source.count) pairs")
             }

@@ -329,7 +329,7 @@ private func model_loss(_ L: OpaquePointer?) -> Int32 {
 
 private let pretrainOptions = ["model", "steps", "batch_size", "prompts", "world_seed", "seed",
                                "checkpoint_every", "checkpoint_dir", "resume", "log", "dropout",
-                               "threads", "latents", "loss_weighting", "min_snr_gamma"]
+                               "threads", "latents", "loss_weighting", "min_snr_gamma", "on_progress"]
 
 /// Option `latents = {alignment = {lo, hi} | v, aesthetics = …, detail = …}`: the ranges the renders'
 /// quality latents are drawn from (a number fixes the latent); absent dimensions keep [0, 1].
@@ -360,7 +360,8 @@ private func latentRanges(_ o: LuaOptions, _ args: LuaArgs) throws -> LatentRang
 /// checkpoint_every = 500, checkpoint_dir = "pretrain", resume = path, log = "pretrain", dropout = 0.1,
 /// lr = 1e-3, warmup = 100, schedule = "constant"|"cosine", min_lr_factor = 0.1, weight_decay = 0,
 /// adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8, grad_clip = 1, ema_decay = 0,
-/// latents = {alignment = {lo, hi}, aesthetics = …, detail = …}, loss_weighting = "none"|"min_snr", min_snr_gamma = 5}
+/// latents = {alignment = {lo, hi}, aesthetics = …, detail = …}, loss_weighting = "none"|"min_snr", min_snr_gamma = 5,
+/// on_progress = function(step, total, {loss =, learning_rate =}) end}
 /// -> {steps, start_step, final_loss, recent_loss, seconds, images_per_second, checkpoint, model_path, ema}`
 ///
 /// Trains `model` in place on `RenderSource`: mixed-quality renders of the first `prompts` training
@@ -429,6 +430,7 @@ private func diffusion_pretrain(_ L: OpaquePointer?) -> Int32 {
         }
         let start = trainer.step
         guard start <= steps else { throw args.error(1, "option 'steps': the checkpoint is already at step \(start), beyond \(steps)") }
+        let onProgress = try o.function("on_progress")
         let bar = ProgressBar(total: steps - start, label: "pretrain")
         let every = max(1, steps / 20)
         var window: [Float] = []
@@ -442,6 +444,8 @@ private func diffusion_pretrain(_ L: OpaquePointer?) -> Int32 {
                 fflush(stdout)   // a log file sees each line as it comes (stdout to a file is block-buffered)
                 window.removeAll()
             }
+            _ = try onProgress?.call([step, total, ["loss": Double(loss), "learning_rate": trainer.learningRate(atStep: step)] as [String: Any]],
+                                     results: 0, on: args.L)
         }
         bar.finish()
         let svg = ((csv as NSString).deletingPathExtension as NSString).appendingPathExtension("svg")!
