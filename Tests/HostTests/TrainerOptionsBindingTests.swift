@@ -210,7 +210,13 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         local function sigmoid(z) return 1 / (1 + math.exp(-z)) end
         local model = semidpo.diffusion.new{config = tiny, seed = 1}
         local ref = semidpo.diffusion.new{config = tiny, seed = 1}
-        semidpo.dpo.train{policy = model, reference = ref, pairs = pairs_, robust_scores = scores, steps = 2, batch_size = 4,
+        -- With in-training validation as docs/recipes.md shows it: the oracle's score of fixed prompts.
+        local summary = semidpo.dpo.train{policy = model, reference = ref, pairs = pairs_, robust_scores = scores, steps = 2, batch_size = 4,
+                          log = "robust",
+                          validation = {every = 1, run = function(step)
+                            local e = semidpo.diffusion.evaluate{model = model, prompts = {"a red circle"}, steps = 2}
+                            return {overall = e.overall}
+                          end},
                           beta = 100, loss = function(z, label, w)
                             seen = seen + 1
                             if not expected[w] then bad = bad + 1 end
@@ -222,7 +228,7 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         local ok, err = pcall(semidpo.dpo.train, {policy = model, reference = ref, pairs = stranger, robust_scores = scores,
                                                   loss = "gce", steps = 1, batch_size = 2})
         local ok2, err2 = pcall(semidpo.dpo.train, {policy = model, reference = ref, pairs = stranger, steps = 1, batch_size = 1})
-        return seen, bad, err, err2
+        return seen, bad, err, err2, #summary.validation, summary.validation[2].overall
         """, name: "@robust.lua")
         #expect(r[0] as? Int == 8 && r[1] as? Int == 0, "\(r)")
         let err = r[2] as? String
@@ -230,5 +236,7 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         // Pairs whose prompts were not tokenized for this model fail as an error, not a crash.
         let err2 = r[3] as? String
         #expect(err2?.contains("tokens per row, the model reads") == true, "\(err2 ?? "")")
+        #expect(r[4] as? Int == 2 && (r[5] as? Double).map { $0 >= 0 && $0 <= 1 } == true, "\(r)")
+        #expect(try String(contentsOfFile: "\(dir)/robust.csv", encoding: .utf8).contains("val_overall"))
     }
 }
