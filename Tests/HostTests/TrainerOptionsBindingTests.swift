@@ -211,8 +211,9 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         local model = semidpo.diffusion.new{config = tiny, seed = 1}
         local ref = semidpo.diffusion.new{config = tiny, seed = 1}
         -- With in-training validation as docs/recipes.md shows it: the oracle's score of fixed prompts.
+        local ref_before = ref:loss{pairs = pairs_, t = 500}
         local summary = semidpo.dpo.train{policy = model, reference = ref, pairs = pairs_, robust_scores = scores, steps = 2, batch_size = 4,
-                          log = "robust",
+                          log = "robust", ref_update_every = 1, lr = 1e-3,
                           validation = {every = 1, run = function(step)
                             local e = semidpo.diffusion.evaluate{model = model, prompts = {"a red circle"}, steps = 2}
                             return {overall = e.overall}
@@ -222,6 +223,10 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
                             if not expected[w] then bad = bad + 1 end
                             return -math.log(sigmoid(z)), sigmoid(z) - 1
                           end}
+        -- The refresh worked on a copy: the recipe's reference Model is unchanged.
+        local ref_after = ref:loss{pairs = pairs_, t = 500}
+        for i = 1, #ref_before do assert(ref_before[i] == ref_after[i], "the reference Model was changed") end
+        assert(summary.ref_update_every == 1)
         local zeros = {}
         for k = 1, 3 * 16 * 16 do zeros[k] = 0 end
         local stranger = semidpo.dpo.pairs{winners = zeros, losers = zeros, shape = {3, 16, 16}, ids = {1000}}

@@ -184,7 +184,7 @@ private func dpo_train(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "train") { args in
         let o = try trainerOptions(args, 1, allowed: trainOptions)
         guard let policy = try o.object("policy", Denoiser.self) else { throw args.error(1, "option 'policy' (a model) is required") }
-        let reference = try o.object("reference", Denoiser.self)
+        var reference = try o.object("reference", Denoiser.self)
         var config = PreferenceTrainingConfig()
         let beta = try o.number("beta", default: 2500)
         switch try o.string("objective", default: "dpo") {
@@ -235,6 +235,13 @@ private func dpo_train(_ L: OpaquePointer?) -> Int32 {
                     throw args.error(1, "option 'ref_update_every': expected a step count ≥ 1 or \"epoch\", got \(config.referenceUpdateEvery)")
                 }
             }
+        }
+        if config.referenceUpdateEvery > 0 || config.referenceUpdatePerEpoch, let r = reference as? DiffusionModel {
+            // The refresh overwrites the trainer's reference: work on a copy, so the Model the recipe
+            // passed (often its base model) keeps its weights.
+            let copy = r.clone()
+            copy.freeze()
+            reference = copy
         }
         config.labelSwapProbability = try o.number("label_swap", default: 0)
         config.droppedIDs = try o.numbers("drop")?.map { Int64($0) } ?? []
