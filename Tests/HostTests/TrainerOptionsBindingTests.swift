@@ -83,17 +83,19 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let r = try luaState(dir).runString(toyPairsLua + """
             local eps = 0.1
-            local function sigmoid(z) return 1 / (1 + math.exp(-z)) end
+            local function log_sigmoid(z)           -- log σ(z) without overflow at large |z|
+              if z >= 0 then return -math.log(1 + math.exp(-z)) else return z - math.log(1 + math.exp(z)) end
+            end
             local function smoothed(z, label, weight)
-              local s = sigmoid(z)
-              local value = -(1 - eps) * math.log(s) - eps * math.log(1 - s)
-              return value, (1 - eps) * (s - 1) + eps * s
+              local s = math.exp(log_sigmoid(z))
+              return -(1 - eps) * log_sigmoid(z) - eps * log_sigmoid(-z), (1 - eps) * (s - 1) + eps * s
             end
             local s1, l1 = run()
             local s2, l2 = run{loss = smoothed, log = "smoothed"}
-            return l1[6] ~= l2[6], l2[6] < l2[1]   -- step 1 is log 2 for both (z = 0)
+            local s3, l3 = run{loss = smoothed, beta = 1e6, lr = 3e-2}   -- |z| in the thousands: still finite
+            return l1[6] ~= l2[6], l2[6] < l2[1], l3[6] == l3[6] and l3[6] < math.huge   -- step 1 is log 2 for both (z = 0)
             """, name: "@smooth.lua")
-        #expect(r[0] as? Bool == true && r[1] as? Bool == true)
+        #expect(r[0] as? Bool == true && r[1] as? Bool == true && r[2] as? Bool == true)
         #expect(FileManager.default.fileExists(atPath: "\(dir)/smoothed.csv"))
     }
 
