@@ -179,7 +179,7 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
     }
 }
 
-/// `robust_scores`: a committee's Scores of a world dataset give each pair the share of members that
+/// `robust_scores` (and `reward.train`'s shared optimizer names): a committee's Scores of a world dataset give each pair the share of members that
 /// disagree with the human label; a Lua loss sees exactly those weights (each pair's own, recomputed
 /// in Lua from `scores:pair(id)`), and a pair id without scores is an error.
 @Suite(.serialized) struct RobustScoresBindingTests {
@@ -194,6 +194,10 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
           semidpo.reward.train(m, ds, { rater = "human", steps = 2, batch_size = 4, warmup = 1, seed = i })
           m:save("\(dir)/models/" .. name .. ".safetensors")
         end
+        local rm = semidpo.reward.new{ name = "c", channels = {4, 4, 4}, groups = 2, embed_dimension = 4, seed = 3 }
+        local _, renamed = pcall(semidpo.reward.train, rm, ds, { rater = "human", learning_rate = 1e-3 })
+        local _, clip = pcall(semidpo.reward.train, rm, ds, { rater = "human", steps = 2, warmup = 1, grad_clip = -1 })
+        local _, ema = pcall(semidpo.reward.train, rm, ds, { rater = "human", steps = 2, warmup = 1, ema_decay = 0.5 })
         local c = semidpo.committee.new{ members = { "a", "b" }, models = "\(dir)/models" }
         local scores = c:score(ds)
         local pairs_ = ds:pairs()
@@ -235,7 +239,7 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         local ok, err = pcall(semidpo.dpo.train, {policy = model, reference = ref, pairs = stranger, robust_scores = scores,
                                                   loss = "gce", steps = 1, batch_size = 2})
         local ok2, err2 = pcall(semidpo.dpo.train, {policy = model, reference = ref, pairs = stranger, steps = 1, batch_size = 1})
-        return seen, bad, err, err2, #summary.validation, summary.validation[2].overall
+        return seen, bad, err, err2, #summary.validation, summary.validation[2].overall, renamed, clip, ema
         """, name: "@robust.lua")
         #expect(r[0] as? Int == 8 && r[1] as? Int == 0, "\(r)")
         let err = r[2] as? String
@@ -244,6 +248,10 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         let err2 = r[3] as? String
         #expect(err2?.contains("tokens per row, the model reads") == true, "\(err2 ?? "")")
         #expect(r[4] as? Int == 2 && (r[5] as? Double).map { $0 >= 0 && $0 <= 1 } == true, "\(r)")
+        // reward.train shares the optimizer names and their errors.
+        #expect((r[6] as? String)?.contains("option 'learning_rate' was renamed to 'lr'") == true, "\(r[6] ?? "")")
+        #expect((r[7] as? String)?.contains("'grad_clip' must be a finite number ≥ 0") == true, "\(r[7] ?? "")")
+        #expect((r[8] as? String)?.contains("'ema_decay' is not supported") == true, "\(r[8] ?? "")")
         #expect(try String(contentsOfFile: "\(dir)/robust.csv", encoding: .utf8).contains("val_overall"))
     }
 }
