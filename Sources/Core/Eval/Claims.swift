@@ -105,15 +105,14 @@ public enum ClaimChecker {
         for r in results {
             s += "\n## \(r.name) — \(r.verdict.rawValue)\n\n\(r.statement)\n\n"
             let tests = r.parts.isEmpty ? [r] : leaves(r)
-            s += "| test | needs | mean | interval | per seed | units per seed | verdict |\n|---|---|---|---|---|---|---|\n"
+            s += "| test | mean | interval | per seed | units per seed | verdict |\n|---|---|---|---|---|---|\n"
             for t in tests {
-                let needs = "\(t.direction?.symbol ?? "") \(format(t.threshold ?? .nan, decimals))"
                 if let e = t.estimate {
-                    s += "| \(t.statement) | \(needs) | \(format(e.mean, decimals)) | [\(format(e.lo, decimals)), \(format(e.hi, decimals))] | "
+                    s += "| \(t.statement) | \(format(e.mean, decimals)) | [\(format(e.lo, decimals)), \(format(e.hi, decimals))] | "
                     s += e.perSeed.map { format($0, decimals) }.joined(separator: ", ") + " | "
                     s += e.counts.map(String.init).joined(separator: ", ") + " | \(t.verdict.rawValue) |\n"
                 } else {
-                    s += "| \(t.statement) | \(needs) | — | \(t.note ?? "—") | — | — | \(t.verdict.rawValue) |\n"
+                    s += "| \(t.statement) | — | \(t.note ?? "—") | — | — | \(t.verdict.rawValue) |\n"
                 }
             }
         }
