@@ -163,7 +163,7 @@ private func eval_table(_ L: OpaquePointer?) -> Int32 {
                     return .estimate(try statsEstimate(from: d, at: "option 'rows': row \(i + 1), column \(j + 1) ('\(columns[j])')", args: args),
                                      decimals: decimals)
                 default:
-                    throw args.error(1, "option 'rows': row \(i + 1), column \(j + 1) ('\(columns[j])'): expected a string, number, interval table or false, got \(LuaOptions.luaTypeName(of: c))")
+                    throw args.error(1, "option 'rows': row \(i + 1), column \(j + 1) ('\(columns[j])'): expected a string, number or false, got \(LuaOptions.luaTypeName(of: c))\(c is [Any] ? " (an interval cell is a table with mean, lo, hi)" : "")")
                 }
             })
         }
