@@ -310,3 +310,31 @@ import Testing
         #expect(rows[1].cells[0].value == .number(0.4))
     }
 }
+
+@Suite struct IntervalTablesTests {
+    /// Cells are the hand-worked intervals above: [1, 2, 3, 4, 10] (seed 7) ⇒ 4 [1.8, 7.2]; A = [3, 2, 5, 1] over
+    /// B = [1, 2, 4, 2] (seed 1) ⇒ 62.5% [25, 100]; Δ = mean(2, 0, 1, −1) = 0.5; permutation p over 2⁴ sign
+    /// patterns of (2, 0, 1, −1): |Σ| ≥ 2 needs the flipped |d| to sum to ≤ 1 or ≥ 3 — 3 of the 8 subsets of
+    /// {2, 1, 1}, times 2 for the zero's sign ⇒ (3 + 3)·2/16 = 0.75.
+    @Test func meansAndWinRateTables() throws {
+        let means = try IntervalTables.means(title: "T1", labelColumns: ["suite", "method"], metrics: ["overall"],
+                                             rows: [(["hpsv2", "A"], [["overall": [1, 2, 3, 4, 10]]])],
+                                             config: BootstrapConfig(resamples: 1000, seed: 7))
+        #expect(means.markdown.contains("| hpsv2 | A | 4.000 [1.800, 7.200] |"))
+        let wins = try IntervalTables.winRates(title: "T2", labelColumns: ["method 1", "method 2"], metrics: ["overall"],
+                                               rows: [(["A", "B"], [["overall": [3, 2, 5, 1]]], [["overall": [1, 2, 4, 2]]])],
+                                               config: BootstrapConfig(resamples: 1000, seed: 1))
+        #expect(wins.columns == ["method 1", "method 2", "overall", "Δ overall", "p overall"])
+        guard case let .estimate(w, _) = wins.rows[0][2], case let .estimate(d, _) = wins.rows[0][3], case let .number(p, _) = wins.rows[0][4] else {
+            Issue.record("unexpected cells \(wins.rows[0])"); return
+        }
+        #expect(w.mean == 62.5 && w.lo == 25 && w.hi == 100 && w.perSeed == [62.5])
+        #expect(d.mean == 0.5 && p == 0.75)
+        #expect(throws: CoreError("row 'hpsv2 / A', seed 1: no metric 'clip' (has overall)")) {
+            try IntervalTables.means(title: "T", labelColumns: ["suite", "method"], metrics: ["clip"], rows: [(["hpsv2", "A"], [["overall": [1, 2]]])])
+        }
+        #expect(throws: CoreError.self) {
+            try IntervalTables.winRates(title: "T", labelColumns: ["m"], metrics: ["overall"], rows: [(["A"], [["overall": [1, 2]]], [["overall": [1]]])])
+        }
+    }
+}

@@ -115,3 +115,44 @@ private func statsMessage(_ code: String) -> String { bindingsError(prelude + co
         #expect(e?.line == 3 && e?.file == "stats.lua")
     }
 }
+
+@Suite(.serialized) struct EvalIntervalTablesTests {
+    @Test func meansAndWinRateTablesFromEvaluations() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lua = try bindingsState(dir)
+        let r = try lua.runString(tinyUNetLua + """
+            local E = semidpo.eval
+            local m1 = semidpo.diffusion.new{config = tiny, seed = 1}
+            local m2 = semidpo.diffusion.new{config = tiny, seed = 2}
+            local ev = {}
+            for s = 1, 2 do   -- two "seeds" of each method (here: two sampling seeds of the same two models)
+              ev[s] = {a = E.run{model = m1, suite = "hpsv2", seed = s, steps = 1, limit = 6},
+                       b = E.run{model = m2, suite = "hpsv2", seed = s, steps = 1, limit = 6}}
+            end
+            local t1 = E.means_table{title = "Means", path = "means", columns = {"suite", "method"}, metrics = {"overall", "detail"},
+                                     rows = {{"hpsv2", "m1", seeds = {ev[1].a, ev[2].a}},
+                                             {"hpsv2", "m2", seeds = {{overall = ev[1].b:per_prompt("overall"), detail = ev[1].b:per_prompt("detail")},
+                                                                      {overall = ev[2].b:per_prompt("overall"), detail = ev[2].b:per_prompt("detail")}}}}}
+            local t2 = E.win_rate_table{title = "Wins", path = "wins", columns = {"suite", "method 1", "method 2"}, metrics = {"overall"},
+                                        rows = {{"hpsv2", "m1", "m2", a = {ev[1].a, ev[2].a}, b = {ev[1].b, ev[2].b}}}}
+            -- the same cell by hand with semidpo.stats
+            local by_hand = semidpo.stats.bootstrap{values = {ev[1].a:per_prompt("overall"), ev[2].a:per_prompt("overall")}}
+            local wr = semidpo.stats.win_rate{values = {ev[1].a:per_prompt("overall"), ev[2].a:per_prompt("overall")},
+                                              paired_with = {ev[1].b:per_prompt("overall"), ev[2].b:per_prompt("overall")}}
+            local ok, err = pcall(E.win_rate_table, {title = "W", path = "w", columns = {"m"}, metrics = {"overall"},
+                                                     rows = {{"x", a = ev[1].a, b = ev[2].b}}})
+            return by_hand.lo, by_hand.hi, wr.mean, tostring(err)
+            """, name: "@tables.lua")
+        let json = try JSON.parse(file: dir + "/tables.json")
+        let cell = json["means"]?["hpsv2 / m1"]?["overall"]
+        #expect(cell?["lo"]?.doubleValue == r[0] as? Double && cell?["hi"]?.doubleValue == r[1] as? Double)
+        #expect(cell?["n"] == .array([.number(6), .number(6)]) && cell?["per_seed"] != nil)
+        #expect(json["means"]?["hpsv2 / m2"]?["detail"]?["mean"]?.doubleValue != nil)
+        #expect(json["wins"]?["hpsv2 / m1 / m2"]?["overall"]?["mean"]?.doubleValue == ((r[2] as? Double) ?? .nan) * 100)
+        #expect(json["wins"]?["hpsv2 / m1 / m2"]?["p overall"]?.doubleValue != nil)
+        let md = try String(contentsOfFile: dir + "/wins.md", encoding: .utf8)
+        #expect(md.contains("| suite | method 1 | method 2 | overall | Δ overall | p overall |") && md.contains("each cell: 6 prompts × 2 seeds."))
+        #expect((r[3] as? String)?.contains("A and B did not score the same prompts with the same sampling seed") == true)
+    }
+}

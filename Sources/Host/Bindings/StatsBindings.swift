@@ -357,3 +357,157 @@ private func parseSeedTables(_ v: Any, at: String, args: LuaArgs) throws -> Pape
     }
     return t
 }
+
+// MARK: - semidpo.eval tables with intervals
+
+/// `semidpo.eval.means_table` and `semidpo.eval.win_rate_table`: the paper's score and win-rate tables with
+/// intervals over seeds × prompts, from evaluations (EvalScores) or their per-prompt records.
+enum EvalIntervalBindings: LuaBindings {
+    static let module: String? = "eval"
+    static let functions: [LuaFunction] = [
+        LuaFunction("means_table", eval_means_table),
+        LuaFunction("win_rate_table", eval_win_rate_table),
+    ]
+}
+
+/// One method's per-seed scores: a list of seeds, each an EvalScores or a table {metric = {score per prompt}};
+/// a single EvalScores or metric table is one seed. Returns the scores and, per seed, the EvalScores if given.
+private func seedScores(_ v: Any?, at: String, args: LuaArgs) throws -> ([SeedScores], [EvalScores?]) {
+    func one(_ e: Any, _ where_: String) throws -> (SeedScores, EvalScores?) {
+        if let o = e as? EvalScoresObject {
+            return (Dictionary(uniqueKeysWithValues: zip(o.scores.metrics, o.scores.values)), o.scores)
+        }
+        guard let d = e as? [String: Any] else {
+            throw args.error(1, "\(where_): expected EvalScores or a table {metric = {score per prompt}}, got \(LuaOptions.luaTypeName(of: e))")
+        }
+        var out: SeedScores = [:]
+        for (metric, list) in d {
+            guard let l = list as? [Any], !l.isEmpty else { throw args.error(1, "\(where_): metric '\(metric)' must be a non-empty list of scores") }
+            out[metric] = try l.enumerated().map { i, x in
+                if let x = x as? Double { return x }
+                if let x = x as? Int { return Double(x) }
+                throw args.error(1, "\(where_): metric '\(metric)', prompt \(i + 1) is a \(LuaOptions.luaTypeName(of: x)), expected a number")
+            }
+        }
+        return (out, nil)
+    }
+    guard let v else { throw args.error(1, "\(at) is required (a list of per-seed evaluations)") }
+    if let list = v as? [Any] {
+        guard !list.isEmpty else { throw args.error(1, "\(at): no seeds") }
+        let got = try list.enumerated().map { try one($1, "\(at), seed \($0 + 1)") }
+        return (got.map(\.0), got.map(\.1))
+    }
+    let got = try one(v, at)
+    return ([got.0], [got.1])
+}
+
+/// A row `{label, …, key = …}`: its string labels (keys 1…k) and the fields.
+private func rowParts(_ v: Any, _ i: Int, labels k: Int, args: LuaArgs) throws -> ([String], [String: Any]) {
+    guard let d = v as? [String: Any] else { throw args.error(1, "option 'rows': row \(i + 1) must be {label, …, seeds = …} (labels and named fields)") }
+    let labels = try (1...max(k, 1)).prefix(k).map { j -> String in
+        guard let s = d[String(j)] as? String else { throw args.error(1, "option 'rows': row \(i + 1) needs \(k) text labels first, label \(j) is missing or not a string") }
+        return s
+    }
+    if let extra = d.keys.compactMap(Int.init).first(where: { $0 > k }) {
+        throw args.error(1, "option 'rows': row \(i + 1) has \(extra) labels for \(k) label columns")
+    }
+    return (labels, d)
+}
+
+private func tableCommon(_ o: LuaOptions, args: LuaArgs) throws -> (title: String, path: String, labels: [String], metrics: [String], style: ResultTable.IntervalStyle, unit: String) {
+    let title = try o.required("title", o.string("title"))
+    let path = try o.required("path", o.string("path"))
+    let labels = try o.required("columns", o.strings("columns"))
+    let metrics = try o.required("metrics", o.strings("metrics"))
+    guard !metrics.isEmpty else { throw args.error(1, "option 'metrics': expected at least one metric name") }
+    let style = try o.string("interval", default: "range")
+    guard let s = ResultTable.IntervalStyle(rawValue: style) else { throw args.error(1, "option 'interval': expected 'range' or 'pm', got '\(style)'") }
+    return (title, path, labels, metrics, s, try o.string("unit", default: "prompts"))
+}
+
+private func writeTable(_ table: ResultTable, path: String, args: LuaArgs) throws -> Int32 {
+    let files: (markdown: String, csv: String, json: String)
+    do { files = try TableFiles.write(table, name: path, directory: try args.run.outputDirectory) } catch let e as CoreError { throw args.error(1, e.message) }
+    for p in [files.markdown, files.csv, files.json] { try args.run.recordOutput(p) }
+    try args.push(["markdown": files.markdown, "csv": files.csv, "json": files.json] as [String: Any])
+    return 1
+}
+
+/// `semidpo.eval.means_table{title =, path =, columns = {label column, …}, metrics = {metric, …},
+/// rows = {{label, …, seeds = {EvalScores | {metric = {…}}, …}}, …}, decimals = 3, interval = "range" | "pm",
+/// unit = "prompts", …bootstrap options} -> {markdown =, csv =, json =}`: each cell the mean of a metric
+/// over prompts, pooled over seeds, with its interval.
+private func eval_means_table(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "means_table") { args in
+        if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
+        let o = try args.options(1, allowed: ["title", "path", "columns", "metrics", "rows", "decimals", "interval", "unit"] + bootstrapOptions)
+        let c = try tableCommon(o, args: args)
+        let config = try statsBootstrapConfig(o, args: args)
+        let decimals = try o.integer("decimals", default: 3)
+        guard decimals >= 0 && decimals <= 12 else { throw args.error(1, "option 'decimals': expected 0…12, got \(decimals)") }
+        guard let list = o.values["rows"] as? [Any] else { throw args.error(1, "option 'rows': expected a list of rows") }
+        let rows = try list.enumerated().map { i, v -> (labels: [String], seeds: [SeedScores]) in
+            let (labels, d) = try rowParts(v, i, labels: c.labels.count, args: args)
+            if let k = d.keys.first(where: { Int($0) == nil && $0 != "seeds" }) { throw args.error(1, "option 'rows': row \(i + 1): unknown field '\(k)' (seeds)") }
+            return (labels, try seedScores(d["seeds"], at: "option 'rows': row \(i + 1) field 'seeds'", args: args).0)
+        }
+        var table: ResultTable
+        do {
+            table = try IntervalTables.means(title: c.title, labelColumns: c.labels, metrics: c.metrics, rows: rows, config: config, decimals: decimals)
+        } catch let e as CoreError { throw args.error(1, e.message) }
+        table.intervalStyle = c.style
+        table.unit = c.unit
+        return try writeTable(table, path: c.path, args: args)
+    }
+}
+
+/// `semidpo.eval.win_rate_table{title =, path =, columns = {label column, …}, metrics = {…},
+/// rows = {{label, …, a = seeds, b = seeds}, …}, ties = 0.5, percent = true, test_metric = "overall" | false,
+/// permutation_resamples = 10000, decimals = 1, interval =, unit =, …bootstrap options} -> {markdown =, csv =, json =}`:
+/// per metric the win rate of A over B with its interval; for `test_metric` also Δ = A − B with its interval and
+/// the permutation p-value. EvalScores on both sides must have scored the same prompts with the same seed.
+private func eval_win_rate_table(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "win_rate_table") { args in
+        if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
+        let o = try args.options(1, allowed: ["title", "path", "columns", "metrics", "rows", "ties", "percent", "test_metric",
+                                               "permutation_resamples", "decimals", "interval", "unit"] + bootstrapOptions)
+        let c = try tableCommon(o, args: args)
+        let config = try statsBootstrapConfig(o, args: args)
+        let tie = try o.number("ties", default: 0.5)
+        guard tie >= 0 && tie <= 1 else { throw args.error(1, "option 'ties': expected a number in [0, 1], got \(tie)") }
+        var testMetric: String? = "overall"
+        if let b = o.values["test_metric"] as? Bool {
+            guard !b else { throw args.error(1, "option 'test_metric': expected a metric name or false, got true") }
+            testMetric = nil
+        } else if o.has("test_metric") {
+            testMetric = try o.string("test_metric")
+        }
+        let resamples = try o.integer("permutation_resamples", default: 10_000)
+        guard resamples >= 10 && resamples <= 10_000_000 else { throw args.error(1, "option 'permutation_resamples': expected 10…10000000, got \(resamples)") }
+        let decimals = try o.integer("decimals", default: 1)
+        guard decimals >= 0 && decimals <= 12 else { throw args.error(1, "option 'decimals': expected 0…12, got \(decimals)") }
+        guard let list = o.values["rows"] as? [Any] else { throw args.error(1, "option 'rows': expected a list of rows") }
+        let rows = try list.enumerated().map { i, v -> (labels: [String], a: [SeedScores], b: [SeedScores]) in
+            let (labels, d) = try rowParts(v, i, labels: c.labels.count, args: args)
+            if let k = d.keys.first(where: { Int($0) == nil && $0 != "a" && $0 != "b" }) { throw args.error(1, "option 'rows': row \(i + 1): unknown field '\(k)' (a, b)") }
+            let a = try seedScores(d["a"], at: "option 'rows': row \(i + 1) field 'a'", args: args)
+            let b = try seedScores(d["b"], at: "option 'rows': row \(i + 1) field 'b'", args: args)
+            for (s, pair) in zip(a.1, b.1).enumerated() {
+                guard let x = pair.0, let y = pair.1 else { continue }
+                guard x.prompts == y.prompts && x.seed == y.seed else {
+                    throw args.error(1, "option 'rows': row \(i + 1), seed \(s + 1): A and B did not score the same prompts with the same sampling seed")
+                }
+            }
+            return (labels, a.0, b.0)
+        }
+        var table: ResultTable
+        do {
+            table = try IntervalTables.winRates(title: c.title, labelColumns: c.labels, metrics: c.metrics, rows: rows, tie: tie,
+                                                percent: try o.boolean("percent", default: true), testMetric: testMetric, config: config,
+                                                permutationResamples: resamples, decimals: decimals)
+        } catch let e as CoreError { throw args.error(1, e.message) }
+        table.intervalStyle = c.style
+        table.unit = c.unit
+        return try writeTable(table, path: c.path, args: args)
+    }
+}
