@@ -66,13 +66,16 @@ public enum ClaimChecker {
         switch claim {
         case let .test(name, quantity, samples, direction, threshold):
             let statement = "\(quantity) \(direction.symbol) \(format(threshold))"
+            guard Statistics.canResample(samples, pooling: config.pooling) else {
+                return ClaimResult(name: name, statement: statement, verdict: .inconclusive, estimate: nil, direction: direction,
+                                   threshold: threshold,
+                                   note: samples.count > 1 ? "no interval: one value per seed with pooling 'prompts'" : "no interval: one value and one seed",
+                                   parts: [])
+            }
             do {
                 let e = try Statistics.bootstrap(samples, config: config)
                 return ClaimResult(name: name, statement: statement, verdict: verdict(e, direction, threshold), estimate: e,
                                    direction: direction, threshold: threshold, note: nil, parts: [])
-            } catch let e as CoreError where e.message.contains("nothing to resample") {
-                return ClaimResult(name: name, statement: statement, verdict: .inconclusive, estimate: nil, direction: direction,
-                                   threshold: threshold, note: "no interval: one value and one seed", parts: [])
             } catch let e as CoreError {
                 throw CoreError("claim '\(name)': \(e.message)")
             }

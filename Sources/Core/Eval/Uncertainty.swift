@@ -135,8 +135,7 @@ public enum Statistics {
         }
         let S = seeds.count
         let resampleSeeds = config.pooling == .seedsAndPrompts && S > 1
-        let anyUnits = seeds.contains { $0.strata.contains { $0.values.count > 1 } }
-        guard resampleSeeds || anyUnits else {
+        guard canResample(seeds, pooling: config.pooling) else {
             throw CoreError("bootstrap: one value per \(S == 1 ? "seed and only one seed" : "seed with pooling 'prompts'") — nothing to resample, so no interval; give per-prompt values or more seeds")
         }
         let perSeed = seeds.map(\.statistic)
@@ -163,6 +162,12 @@ public enum Statistics {
         return Estimate(mean: Metrics.mean(perSeed), lo: orderStatistic(stats, alpha / 2), hi: orderStatistic(stats, 1 - alpha / 2),
                         level: config.level, perSeed: perSeed, counts: seeds.map(\.count), resamples: config.resamples,
                         pooling: config.pooling)
+    }
+
+    /// False when a bootstrap would have nothing to resample: one value per stratum and either one seed or
+    /// pooling `prompts` (the interval would be a point).
+    public static func canResample(_ seeds: [SeedSample], pooling: Pooling) -> Bool {
+        (pooling == .seedsAndPrompts && seeds.count > 1) || seeds.contains { $0.strata.contains { $0.values.count > 1 } }
     }
 
     /// θ_(⌈B·p⌉) of sorted values (1-based), with ⌈·⌉ forgiving rounding error in B·p (1000·0.025 = 25, not 26).
@@ -228,7 +233,7 @@ public enum Statistics {
     /// `differences[s]` = seed s's per-prompt differences a − b. T = (1/S) Σ_s mean(d_s) = Σ_i w_i d_i with
     /// w_i = 1/(S·n_s); under H0 every d_i's sign is equally likely ±. With n = Σ n_s ≤ `exactLimit` all 2^n
     /// sign patterns are enumerated and p = #{|T*| ≥ |T|} / 2^n (the identity counts); otherwise B patterns
-    /// are drawn (pattern r, unit i: bit 0 of `RandomKey(seed: seed).child(r).bits(i)`) and
+    /// are drawn (pattern r flips unit i when bit i mod 64 of `RandomKey(seed: seed).child(r).bits(⌊i/64⌋)` is set) and
     /// p = (1 + #{|T*| ≥ |T|}) / (B + 1). |T*| ≥ |T| allows a relative 1e-12 for rounding.
     public static func permutationTest(_ differences: [[Double]], resamples: Int = 10_000, seed: UInt64 = 0,
                                        exactLimit: Int = 20) throws -> PermutationResult {
@@ -262,7 +267,11 @@ public enum Statistics {
         for r in 0..<resamples {
             let key = root.child(UInt64(r))
             var t = 0.0
-            for i in 0..<n { t += key.bits(UInt64(i)) & 1 == 1 ? -a[i] : a[i] }
+            var word: UInt64 = 0
+            for i in 0..<n {
+                if i & 63 == 0 { word = key.bits(UInt64(i >> 6)) }
+                t += (word >> UInt64(i & 63)) & 1 == 1 ? -a[i] : a[i]
+            }
             if abs(t) >= threshold { extreme += 1 }
         }
         return PermutationResult(p: Double(1 + extreme) / Double(1 + resamples), exact: false, resamples: resamples, statistic: observed)
