@@ -72,7 +72,7 @@ private func statsMessage(_ code: String) -> String { bindingsError(prelude + co
                                              rows = {{"A", cell}, {"B", 0.5}}}
             return out.claims[1].verdict, out.claims[1].parts[1].verdict, out.claims[1].parts[2].verdict, out.claims[2].verdict,
                    out.markdown, paper.claims[1].name, paper.claims[1].verdict, paper.claims[2].name, paper.claims[2].verdict,
-                   paper.claims[2].mean, files.csv, cell.mean, cell.half_width
+                   paper.claims[2].parts[1].mean, files.csv, cell.mean, cell.half_width
             """, name: "@stats.lua")
         #expect(r[0] as? String == "fails" && r[1] as? String == "holds" && r[2] as? String == "fails", "a = 0.5…0.56 is not below 0.5")
         #expect(r[3] as? String == "inconclusive")

@@ -303,9 +303,11 @@ public struct PaperClaims: Sendable {
             let late = ts.filter { $0 > lateAfter }.count, early = ts.count - late
             guard late > 0 && early > 0 else { throw CoreError("paper claims: (e) needs anchors on both sides of t = \(lateAfter), got \(ts)") }
             let w = ts.map { $0 > lateAfter ? 1 / Double(late) : -1 / Double(early) }
-            out.append(.test(name: "(e)", quantity: "accuracy at t > \(lateAfter) − accuracy at t ≤ \(lateAfter)",
-                             samples: try seeds.indices.map { s in try atSeed(s) { try .contrast(seeds[s].anchors.map(\.values), weights: w) } },
-                             direction: .below, threshold: 0))
+            out.append(.allOf(name: "(e)", statement: "accuracy falls at late timesteps", parts: [
+                .test(name: "(e)", quantity: "accuracy at t > \(lateAfter) − accuracy at t ≤ \(lateAfter)",
+                      samples: try seeds.indices.map { s in try atSeed(s) { try .contrast(seeds[s].anchors.map(\.values), weights: w) } },
+                      direction: .below, threshold: 0),
+            ]))
         }
         guard !out.isEmpty else { throw CoreError("paper claims: the seeds hold no data for any claim (kept/agrees, scores, iterations, committees, anchors)") }
         return out
