@@ -338,3 +338,23 @@ import Testing
         }
     }
 }
+
+@Suite struct GenevalIntervalTableTests {
+    /// counting = [1, 0, 1, 1] (75%), colors = [0, 0, 1, 0] (25%), overall = their mean 50%. Seed 0, B = 1000:
+    /// boot([[([1,0,1,1],1)]], 1000, 0, .95) = (0.25, 1.0); overall as strata ½, ½ (counting first, GenEval order):
+    /// boot([[([1,0,1,1],.5),([0,0,1,0],.5)]], 1000, 0, .95) = (0.25, 0.75).
+    @Test func genevalTableWithStrata() throws {
+        let t = try IntervalTables.geneval(title: "T3", labelColumns: ["method"],
+                                           rows: [(["A"], [["colors": [0, 0, 1, 0], "counting": [1, 0, 1, 1]]])],
+                                           config: BootstrapConfig(resamples: 1000, seed: 0))
+        #expect(t.columns == ["method", "counting", "colors", "overall"])
+        guard case let .estimate(c, _) = t.rows[0][1], case let .estimate(o, _) = t.rows[0][3] else { Issue.record("cells \(t.rows[0])"); return }
+        #expect(c.mean == 75 && c.lo == 25 && c.hi == 100)
+        #expect(o.mean == 50 && o.lo == 25 && o.hi == 75 && o.counts == [8])
+        #expect(t.markdown.contains("(4 prompts)") && t.markdown.contains("(8 prompts)"), "cells with different backing say their own")
+        #expect(throws: CoreError.self) {
+            try IntervalTables.geneval(title: "T", labelColumns: ["m"], rows: [(["A"], [["counting": [1]]]), (["B"], [["colors": [1]]])])
+        }
+    }
+
+}

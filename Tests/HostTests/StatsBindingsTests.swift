@@ -142,7 +142,12 @@ private func statsMessage(_ code: String) -> String { bindingsError(prelude + co
                                               paired_with = {ev[1].b:per_prompt("overall"), ev[2].b:per_prompt("overall")}}
             local ok, err = pcall(E.win_rate_table, {title = "W", path = "w", columns = {"m"}, metrics = {"overall"},
                                                      rows = {{"x", a = ev[1].a, b = ev[2].b}}})
-            return by_hand.lo, by_hand.hi, wr.mean, tostring(err)
+            local g1 = E.run{model = m1, suite = "geneval", seed = 1, steps = 1, limit = 2}
+            local g2 = E.run{model = m1, suite = "geneval", seed = 2, steps = 1, limit = 2}
+            local passes = E.geneval_passes(g1)
+            local t3 = E.geneval_table{title = "GenEval", path = "t3", columns = {"method"},
+                                       rows = {{"m1", seeds = {g1, g2}}, {"m1 (records)", seeds = {passes, E.geneval_passes(g2)}}}}
+            return by_hand.lo, by_hand.hi, wr.mean, tostring(err), #passes.counting, g1:geneval().overall, g2:geneval().overall
             """, name: "@tables.lua")
         let json = try JSON.parse(file: dir + "/tables.json")
         let cell = json["means"]?["hpsv2 / m1"]?["overall"]
@@ -154,5 +159,11 @@ private func statsMessage(_ code: String) -> String { bindingsError(prelude + co
         let md = try String(contentsOfFile: dir + "/wins.md", encoding: .utf8)
         #expect(md.contains("| suite | method 1 | method 2 | overall | Δ overall | p overall |") && md.contains("each cell: 6 prompts × 2 seeds."))
         #expect((r[3] as? String)?.contains("A and B did not score the same prompts with the same sampling seed") == true)
+        #expect(r[4] as? Int == 2, "limit 2: two prompts per category")
+        let overall = json["t3"]?["m1"]?["overall"]
+        let g = ((r[5] as? Double) ?? .nan, (r[6] as? Double) ?? .nan)
+        #expect(abs((overall?["mean"]?.doubleValue ?? .nan) - 100 * (g.0 + g.1) / 2) < 1e-9, "overall = mean over seeds of GenEval's overall")
+        #expect(json["t3"]?["m1"]?["counting"]?["n"] == .array([.number(2), .number(2)]) && overall?["n"] == .array([.number(12), .number(12)]))
+        #expect(json["t3"]?["m1 (records)"]?["overall"]?["lo"] == overall?["lo"], "EvalScores and their geneval_passes give the same cells")
     }
 }

@@ -76,6 +76,53 @@ public enum IntervalTables {
     }
 }
 
+extension IntervalTables {
+    /// GenEval-like pass rates per category with intervals, and `overall` = the mean of the category rates
+    /// (GenEval's overall; bootstrapped as strata of weight 1/K, each category's prompts resampled apart).
+    /// Each seed: category → per-prompt pass (1 or 0). Columns = labelColumns + the categories of the first
+    /// row (in `GenEvalCategory` order, then any others sorted) + "overall"; every row and seed must have them.
+    public static func geneval(title: String, labelColumns: [String], rows: [(labels: [String], seeds: [SeedScores])], percent: Bool = true,
+                               config: BootstrapConfig = BootstrapConfig(), decimals: Int = 1) throws -> ResultTable {
+        guard let first = rows.first?.seeds.first else { throw CoreError("GenEval table: no rows (or a row without seeds)") }
+        let order = GenEvalCategory.allCases.map(\.rawValue)
+        let cats = first.keys.filter { order.contains($0) }.sorted { order.firstIndex(of: $0)! < order.firstIndex(of: $1)! }
+            + first.keys.filter { !order.contains($0) }.sorted()
+        guard !cats.isEmpty else { throw CoreError("GenEval table: the first row has no categories") }
+        var t = ResultTable(title: title, columns: labelColumns + cats + ["overall"])
+        let k = percent ? 100.0 : 1.0
+        for r in rows {
+            let name = r.labels.joined(separator: " / ")
+            guard r.labels.count == labelColumns.count else { throw CoreError("row '\(name)': \(r.labels.count) labels for \(labelColumns.count) label columns") }
+            for (s, seed) in r.seeds.enumerated() where Set(seed.keys) != Set(cats) {
+                throw CoreError("row '\(name)', seed \(s + 1): categories \(seed.keys.sorted()), the table has \(cats.sorted())")
+            }
+            var cells: [ResultTable.Cell] = r.labels.map { .text($0) }
+            do {
+                for c in cats { cells.append(.estimate(try Statistics.bootstrapMean(try columns(r.seeds, c, row: name), config: config).scaled(by: k), decimals: decimals)) }
+                let overall = r.seeds.map { seed in SeedSample(strata: cats.map { Stratum(seed[$0]!, weight: 1 / Double(cats.count)) }) }
+                cells.append(.estimate(try Statistics.bootstrap(overall, config: config).scaled(by: k), decimals: decimals))
+            } catch let e as CoreError {
+                throw CoreError(e.message.hasPrefix("row '") ? e.message : "row '\(name)': \(e.message)")
+            }
+            t.addRow(cells)
+        }
+        return t
+    }
+}
+
+extension EvalScores {
+    /// The GenEval-like check per category: category → 1 (pass) or 0 per prompt of that category, in prompt
+    /// order (empty for a suite without categories).
+    public var genevalPasses: SeedScores {
+        var out: SeedScores = [:]
+        for p in prompts.indices {
+            guard let c = prompts[p].prompt.category else { continue }
+            out[c.rawValue, default: []].append(genevalPass[p] ? 1 : 0)
+        }
+        return out
+    }
+}
+
 extension Estimate {
     /// The same estimate in other units (e.g. ×100 for a percentage): mean, lo, hi and per-seed values scaled.
     public func scaled(by k: Double) -> Estimate {

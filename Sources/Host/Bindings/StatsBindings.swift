@@ -367,6 +367,8 @@ enum EvalIntervalBindings: LuaBindings {
     static let functions: [LuaFunction] = [
         LuaFunction("means_table", eval_means_table),
         LuaFunction("win_rate_table", eval_win_rate_table),
+        LuaFunction("geneval_table", eval_geneval_table),
+        LuaFunction("geneval_passes", eval_geneval_passes),
     ]
 }
 
@@ -511,3 +513,51 @@ private func eval_win_rate_table(_ L: OpaquePointer?) -> Int32 {
         return try writeTable(table, path: c.path, args: args)
     }
 }
+
+/// `semidpo.eval.geneval_passes(scores) -> {category = {1 | 0 per prompt of that category}}`: the per-prompt
+/// GenEval-like checks to keep in a stage record (for `geneval_table`).
+private func eval_geneval_passes(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "geneval_passes") { args in
+        let p = try args.object(1, EvalScoresObject.self).scores.genevalPasses
+        guard !p.isEmpty else { throw args.error(1, "these scores have no GenEval categories (evaluate the 'geneval' suite)") }
+        try args.push(p.mapValues { $0 as Any } as [String: Any])
+        return 1
+    }
+}
+
+/// `semidpo.eval.geneval_table{title =, path =, columns = {label column, …}, rows = {{label, …, seeds = {EvalScores |
+/// geneval_passes table, …}}, …}, percent = true, decimals = 1, interval =, unit =, …bootstrap options}
+/// -> {markdown =, csv =, json =}`: pass rate per category and overall (the mean of the category rates) with intervals.
+private func eval_geneval_table(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "geneval_table") { args in
+        if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
+        let o = try args.options(1, allowed: ["title", "path", "columns", "rows", "percent", "decimals", "interval", "unit"] + bootstrapOptions)
+        let title = try o.required("title", o.string("title"))
+        let path = try o.required("path", o.string("path"))
+        let labels = try o.required("columns", o.strings("columns"))
+        let style = try o.string("interval", default: "range")
+        guard let intervalStyle = ResultTable.IntervalStyle(rawValue: style) else { throw args.error(1, "option 'interval': expected 'range' or 'pm', got '\(style)'") }
+        let config = try statsBootstrapConfig(o, args: args)
+        let decimals = try o.integer("decimals", default: 1)
+        guard decimals >= 0 && decimals <= 12 else { throw args.error(1, "option 'decimals': expected 0…12, got \(decimals)") }
+        guard let list = o.values["rows"] as? [Any], !list.isEmpty else { throw args.error(1, "option 'rows': expected a non-empty list of rows") }
+        let rows = try list.enumerated().map { i, v -> (labels: [String], seeds: [SeedScores]) in
+            let (l, d) = try rowParts(v, i, labels: labels.count, args: args)
+            if let k = d.keys.first(where: { Int($0) == nil && $0 != "seeds" }) { throw args.error(1, "option 'rows': row \(i + 1): unknown field '\(k)' (seeds)") }
+            guard let sv = d["seeds"] else { throw args.error(1, "option 'rows': row \(i + 1) field 'seeds' is required") }
+            // EvalScores → their per-category passes; tables are already {category = {1|0, …}}
+            let converted: Any = (sv as? [Any])?.map { ($0 as? EvalScoresObject).map { passesTable($0) } ?? $0 } ?? ((sv as? EvalScoresObject).map { passesTable($0) } ?? sv)
+            return (l, try seedScores(converted, at: "option 'rows': row \(i + 1) field 'seeds'", args: args).0)
+        }
+        var table: ResultTable
+        do {
+            table = try IntervalTables.geneval(title: title, labelColumns: labels, rows: rows, percent: try o.boolean("percent", default: true),
+                                               config: config, decimals: decimals)
+        } catch let e as CoreError { throw args.error(1, e.message) }
+        table.intervalStyle = intervalStyle
+        table.unit = try o.string("unit", default: "prompts")
+        return try writeTable(table, path: path, args: args)
+    }
+}
+
+private func passesTable(_ o: EvalScoresObject) -> [String: Any] { o.scores.genevalPasses.mapValues { $0.map { $0 as Any } } as [String: Any] }
