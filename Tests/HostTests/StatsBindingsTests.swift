@@ -110,6 +110,8 @@ private func statsMessage(_ code: String) -> String { bindingsError(prelude + co
         #expect(statsMessage("S.paper_claims{seeds = {{scores = {hpsv2 = {['Semi-DPO'] = {1, 2}}}}}}").contains("seed 1: scores of suite 'hpsv2' have no method 'Diffusion-DPO'"))
         #expect(statsMessage("S.paper_claims{seeds = {{anchors = {{t = 50, values = 0.8}}}}}").contains("(e) needs anchors on both sides of t = 650"))
         #expect(statsMessage("semidpo.eval.table{title = 't', columns = {'a'}, path = 't', rows = {{{mean = 1}}}}").contains("an interval cell needs numbers 'mean', 'lo' and 'hi'"))
+        #expect(statsMessage("semidpo.eval.means_table{title = 't', path = 't', columns = {'m'}, metrics = {'overall'}, headers = {mps = 'x'}, rows = {{'a', seeds = {{overall = {1, 2}}}}}}")
+                .contains("option 'headers': no column 'mps' (columns: m, overall)"))
         #expect(statsMessage("semidpo.eval.table{title = 't', columns = {'a'}, path = 't', rows = {}, interval = 'x'}").contains("option 'interval': expected 'range' or 'pm', got 'x'"))
         let e = bindingsError(prelude + "\nS.sign_test{values = {}}", name: "@stats.lua")
         #expect(e?.line == 3 && e?.file == "stats.lua")
@@ -134,6 +136,8 @@ private func statsMessage(_ code: String) -> String { bindingsError(prelude + co
                                      rows = {{"hpsv2", "m1", seeds = {ev[1].a, ev[2].a}},
                                              {"hpsv2", "m2", seeds = {{overall = ev[1].b:per_prompt("overall"), detail = ev[1].b:per_prompt("detail")},
                                                                       {overall = ev[2].b:per_prompt("overall"), detail = ev[2].b:per_prompt("detail")}}}}}
+            E.means_table{title = "Renamed", path = "renamed", columns = {"method"}, metrics = {"overall"}, headers = {overall = "overall (MPS role)"},
+                          rows = {{"m1", seeds = ev[1].a}}}
             local t2 = E.win_rate_table{title = "Wins", path = "wins", columns = {"suite", "method 1", "method 2"}, metrics = {"overall"},
                                         rows = {{"hpsv2", "m1", "m2", a = {ev[1].a, ev[2].a}, b = {ev[1].b, ev[2].b}}}}
             -- the same cell by hand with semidpo.stats
@@ -154,6 +158,7 @@ private func statsMessage(_ code: String) -> String { bindingsError(prelude + co
         #expect(cell?["lo"]?.doubleValue == r[0] as? Double && cell?["hi"]?.doubleValue == r[1] as? Double)
         #expect(cell?["n"] == .array([.number(6), .number(6)]) && cell?["per_seed"] != nil)
         #expect(json["means"]?["hpsv2 / m2"]?["detail"]?["mean"]?.doubleValue != nil)
+        #expect(json["renamed"]?["m1"]?["overall (MPS role)"]?["n"] == .array([.number(6)]), "a single EvalScores is one seed; headers rename")
         #expect(json["wins"]?["hpsv2 / m1 / m2"]?["overall"]?["mean"]?.doubleValue == ((r[2] as? Double) ?? .nan) * 100)
         #expect(json["wins"]?["hpsv2 / m1 / m2"]?["p overall"]?.doubleValue != nil)
         let md = try String(contentsOfFile: dir + "/wins.md", encoding: .utf8)

@@ -427,6 +427,18 @@ private func tableCommon(_ o: LuaOptions, args: LuaArgs) throws -> (title: Strin
     return (title, path, labels, metrics, s, try o.string("unit", default: "prompts"))
 }
 
+/// `headers = {metric = "column header", …}`: prints a metric's column under another name (e.g. `overall` as
+/// "overall (MPS role)"); `tables.json` uses the header too, as it does for `semidpo.eval.table`.
+private func renameColumns(_ table: inout ResultTable, _ o: LuaOptions, args: LuaArgs) throws {
+    guard let h = o.values["headers"] else { return }
+    guard let d = h as? [String: Any] else { throw args.error(1, "option 'headers': expected a table {metric = \"header\"}") }
+    for (metric, v) in d {
+        guard let name = v as? String else { throw args.error(1, "option 'headers': header of '\(metric)' must be a string") }
+        guard table.columns.contains(metric) else { throw args.error(1, "option 'headers': no column '\(metric)' (columns: \(table.columns.joined(separator: ", ")))") }
+        table.columns = table.columns.map { $0 == metric ? name : ($0 == "Δ " + metric ? "Δ " + name : ($0 == "p " + metric ? "p " + name : $0)) }
+    }
+}
+
 private func writeTable(_ table: ResultTable, path: String, args: LuaArgs) throws -> Int32 {
     let files: (markdown: String, csv: String, json: String)
     do { files = try TableFiles.write(table, name: path, directory: try args.run.outputDirectory) } catch let e as CoreError { throw args.error(1, e.message) }
@@ -437,12 +449,12 @@ private func writeTable(_ table: ResultTable, path: String, args: LuaArgs) throw
 
 /// `semidpo.eval.means_table{title =, path =, columns = {label column, …}, metrics = {metric, …},
 /// rows = {{label, …, seeds = {EvalScores | {metric = {…}}, …}}, …}, decimals = 3, interval = "range" | "pm",
-/// unit = "prompts", …bootstrap options} -> {markdown =, csv =, json =}`: each cell the mean of a metric
+/// unit = "prompts", headers = {metric = header}?, …bootstrap options} -> {markdown =, csv =, json =}`: each cell the mean of a metric
 /// over prompts, pooled over seeds, with its interval.
 private func eval_means_table(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "means_table") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
-        let o = try args.options(1, allowed: ["title", "path", "columns", "metrics", "rows", "decimals", "interval", "unit"] + bootstrapOptions)
+        let o = try args.options(1, allowed: ["title", "path", "columns", "metrics", "rows", "decimals", "interval", "unit", "headers"] + bootstrapOptions)
         let c = try tableCommon(o, args: args)
         let config = try statsBootstrapConfig(o, args: args)
         let decimals = try o.integer("decimals", default: 3)
@@ -459,6 +471,7 @@ private func eval_means_table(_ L: OpaquePointer?) -> Int32 {
         } catch let e as CoreError { throw args.error(1, e.message) }
         table.intervalStyle = c.style
         table.unit = c.unit
+        try renameColumns(&table, o, args: args)
         return try writeTable(table, path: c.path, args: args)
     }
 }
@@ -472,7 +485,7 @@ private func eval_win_rate_table(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "win_rate_table") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
         let o = try args.options(1, allowed: ["title", "path", "columns", "metrics", "rows", "ties", "percent", "test_metric",
-                                               "permutation_resamples", "decimals", "interval", "unit"] + bootstrapOptions)
+                                               "permutation_resamples", "decimals", "interval", "unit", "headers"] + bootstrapOptions)
         let c = try tableCommon(o, args: args)
         let config = try statsBootstrapConfig(o, args: args)
         let tie = try o.number("ties", default: 0.5)
@@ -510,6 +523,7 @@ private func eval_win_rate_table(_ L: OpaquePointer?) -> Int32 {
         } catch let e as CoreError { throw args.error(1, e.message) }
         table.intervalStyle = c.style
         table.unit = c.unit
+        try renameColumns(&table, o, args: args)
         return try writeTable(table, path: c.path, args: args)
     }
 }
