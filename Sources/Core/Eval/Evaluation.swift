@@ -252,15 +252,17 @@ public enum TableFiles {
     public static let jsonName = "tables.json"
     private static let lock = NSLock()
 
-    /// The row keys and numeric cells of `table` (error on a repeated row key).
-    public static func numbers(of table: ResultTable) throws -> [(row: String, cells: [(column: String, value: Double)])] {
+    /// The row keys and numeric cells of `table` (error on a repeated row key): a number as a JSON number,
+    /// an interval cell as {mean, lo, hi, level, per_seed, sd_over_seeds, n, resamples, pooling}.
+    public static func numbers(of table: ResultTable) throws -> [(row: String, cells: [(column: String, value: JSONValue)])] {
         var seen = Set<String>()
         return try table.rows.enumerated().map { i, row in
-            var labels: [String] = [], cells: [(String, Double)] = []
+            var labels: [String] = [], cells: [(String, JSONValue)] = []
             for (c, cell) in row.enumerated() {
                 switch cell {
                 case .text(let s): labels.append(s)
-                case .number(let v, _): cells.append((table.columns[c], v))
+                case .number(let v, _): cells.append((table.columns[c], v.isFinite ? .number(v) : .null))
+                case .estimate(let e, _): cells.append((table.columns[c], .object(e.jsonFields)))
                 case .empty: break
                 }
             }
@@ -283,18 +285,21 @@ public enum TableFiles {
         let json = (directory as NSString).appendingPathComponent(jsonName)
         try AtomicFile.write(table.markdown, to: md)
         try AtomicFile.write(table.csv, to: csv)
+        try merge(.object(rows.map { r in (r.row, JSONValue.object(r.cells.map { ($0.column, $0.value) })) }), name: name, directory: directory)
+        return (md, csv, json)
+    }
+
+    /// Sets `tables.json`[name] = entry under `directory`, keeping the other entries (rewritten atomically).
+    public static func merge(_ entry: JSONValue, name: String, directory: String) throws {
+        let json = (directory as NSString).appendingPathComponent(jsonName)
         lock.lock(); defer { lock.unlock() }
         var top: [(key: String, value: JSONValue)] = []
         if FileManager.default.fileExists(atPath: json) {
             guard case let .object(m) = try JSON.parse(file: json) else { throw CoreError("\(json): expected a JSON object of tables") }
             top = m
         }
-        let entry = JSONValue.object(rows.map { r in
-            (r.row, JSONValue.object(r.cells.map { ($0.column, $0.value.isFinite ? JSONValue.number($0.value) : .null) }))
-        })
         if let i = top.firstIndex(where: { $0.key == name }) { top[i].value = entry } else { top.append((name, entry)) }
         try AtomicFile.write(JSON.serialize(.object(top), indent: 2) + "\n", to: json)
-        return (md, csv, json)
     }
 }
 

@@ -30,6 +30,7 @@ public enum Bindings {
         MeasureBindings.self,
         TensorBindings.self,
         EvalBindings.self,
+        StatsBindings.self, EvalIntervalBindings.self,
         StageBindings.self,
     ]
 }

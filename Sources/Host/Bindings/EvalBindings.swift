@@ -124,16 +124,16 @@ private func eval_win_rate(_ L: OpaquePointer?) -> Int32 {
     }
 }
 
-/// `semidpo.eval.table{title =, columns = {…}, rows = {{…}, …}, path = "name", decimals = 3}
-/// -> {markdown = abs_path, csv = abs_path, json = abs_path}`
+/// `semidpo.eval.table{title =, columns = {…}, rows = {{…}, …}, path = "name", decimals = 3, interval = "range" | "pm",
+/// unit = "prompts"} -> {markdown = abs_path, csv = abs_path, json = abs_path}`
 ///
-/// Cells are strings (text), numbers, or false (empty). Writes `<path>.md` and `<path>.csv` into the
+/// Cells are strings (text), numbers, intervals (tables {mean, lo, hi, …} from `semidpo.stats`), or false (empty). Writes `<path>.md` and `<path>.csv` into the
 /// run directory atomically and merges every number into the run's `tables.json` under
 /// table `path` → row (its text cells joined by " / ") → column.
 private func eval_table(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "table") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
-        let o = try args.options(1, allowed: ["title", "columns", "rows", "path", "decimals"])
+        let o = try args.options(1, allowed: ["title", "columns", "rows", "path", "decimals", "interval", "unit"])
         let title = try o.required("title", o.string("title"))
         let columns = try o.required("columns", o.strings("columns"))
         guard !columns.isEmpty else { throw args.error(1, "option 'columns': expected at least one column name") }
@@ -143,7 +143,11 @@ private func eval_table(_ L: OpaquePointer?) -> Int32 {
         guard let rowValues = o.values["rows"] as? [Any] else {
             throw args.error(1, "option 'rows': expected a list of rows (each a list of cells)\(o.has("rows") ? "" : ", got nil")")
         }
-        var table = ResultTable(title: title, columns: columns)
+        let style = try o.string("interval", default: "range")
+        guard let intervalStyle = ResultTable.IntervalStyle(rawValue: style) else {
+            throw args.error(1, "option 'interval': expected 'range' or 'pm', got '\(style)'")
+        }
+        var table = ResultTable(title: title, columns: columns, intervalStyle: intervalStyle, unit: try o.string("unit", default: "prompts"))
         for (i, rv) in rowValues.enumerated() {
             guard let cells = rv as? [Any] else { throw args.error(1, "option 'rows': row \(i + 1) is not a list of cells") }
             guard cells.count == columns.count else {
@@ -155,8 +159,11 @@ private func eval_table(_ L: OpaquePointer?) -> Int32 {
                 case let d as Double: return .number(d, decimals: decimals)
                 case let n as Int: return .number(Double(n), decimals: 0)   // a Lua integer (a count) prints as one
                 case let b as Bool where !b: return .empty
+                case let d as [String: Any]:   // an interval: a result of semidpo.stats.bootstrap
+                    return .estimate(try statsEstimate(from: d, at: "option 'rows': row \(i + 1), column \(j + 1) ('\(columns[j])')", args: args),
+                                     decimals: decimals)
                 default:
-                    throw args.error(1, "option 'rows': row \(i + 1), column \(j + 1) ('\(columns[j])'): expected a string, number or false, got \(LuaOptions.luaTypeName(of: c))")
+                    throw args.error(1, "option 'rows': row \(i + 1), column \(j + 1) ('\(columns[j])'): expected a string, number or false, got \(LuaOptions.luaTypeName(of: c))\(c is [Any] ? " (an interval cell is a table with mean, lo, hi)" : "")")
                 }
             })
         }

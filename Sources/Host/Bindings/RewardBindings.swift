@@ -418,6 +418,7 @@ private func resultRows(_ t: ResultTable) -> [Any] {
             case .text(let s): d[k] = s
             case .number(let v, 0) where v == v.rounded() && abs(v) < 1e15: d[k] = Int(v)   // counts stay integers
             case .number(let v, _): d[k] = v
+            case .estimate(let e, _): d[k] = statsEstimateTable(e)
             case .empty: break
             }
         }
