@@ -1,0 +1,143 @@
+// The one atomic writer (a failure leaves the old file), safetensors headers checked entry by entry
+// (each bad case with its exact error), and the shipped checkpoints re-saved byte for byte.
+import Foundation
+import Testing
+@testable import Core
+
+private func scratch(_ name: String) -> String {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("semidpo-io-\(getpid())")
+    try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    return dir.appendingPathComponent(name).path
+}
+
+private let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Files in `path`'s directory whose names start with `.NAME.tmp-` (left-over temporary files).
+private func temporaries(of path: String) -> [String] {
+    let url = URL(fileURLWithPath: path)
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: url.deletingLastPathComponent().path)) ?? []
+    return names.filter { $0.hasPrefix(".\(url.lastPathComponent).tmp-") }
+}
+
+private struct Interrupted: Error {}
+
+@Test func atomicWriterLeavesTheOldFileOnFailure() throws {
+    let path = scratch("atomic.txt")
+    try AtomicFile.write("old contents\n", to: path)
+    // A body that fails after writing part of the new contents: the old file is intact, no temp left.
+    #expect(throws: Interrupted.self) {
+        try AtomicFile.write(to: path) { w in
+            try w.write("new contents, first half")
+            #expect(temporaries(of: path).count == 1)   // the new bytes go to a temporary file beside it
+            throw Interrupted()
+        }
+    }
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == "old contents\n")
+    #expect(temporaries(of: path).isEmpty)
+    // A writer dropped without commit (an error unwinding a streaming writer) removes its temp file too.
+    do {
+        let w = try AtomicWriter(path: path)
+        try w.write([1, 2, 3])
+    }
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == "old contents\n")
+    #expect(temporaries(of: path).isEmpty)
+    // A streaming safetensors writer that fails (fewer values than declared) keeps the old file.
+    let st = scratch("atomic.safetensors")
+    try Safetensors.write([NamedTensor(name: "x", shape: [2], data: [1, 2])], to: st)
+    let before = try Data(contentsOf: URL(fileURLWithPath: st))
+    let w = try SafetensorsStreamWriter(path: st, tensors: [("x", [3])])
+    try w.append([9])
+    #expect(throws: CoreError.self) { try w.finish() }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: st)) == before)
+    #expect(temporaries(of: st).isEmpty)
+    // Success replaces the contents, creating missing directories; commit twice is an error.
+    let deep = scratch("a/b/c.txt")
+    try AtomicFile.write(chunks: [Array("ab".utf8), [], Array("c".utf8)], to: deep)
+    #expect(try String(contentsOfFile: deep, encoding: .utf8) == "abc")
+    let once = try AtomicWriter(path: deep)
+    try once.commit()
+    #expect(try String(contentsOfFile: deep, encoding: .utf8) == "")
+    #expect(throws: CoreError.self) { try once.commit() }
+    // A directory that cannot be created is an error naming the file, not a crash.
+    #expect(throws: CoreError.self) { try AtomicFile.write("x", to: path + "/inside-a-file.txt") }
+}
+
+/// A safetensors file with the given header text and `dataBytes` zero bytes of data.
+private func rawSafetensors(_ header: String, dataBytes: Int) -> Data {
+    var d = Data()
+    var n = UInt64(header.utf8.count).littleEndian
+    withUnsafeBytes(of: &n) { d.append(contentsOf: $0) }
+    d.append(Data(header.utf8))
+    d.append(Data(count: dataBytes))
+    return d
+}
+
+@Test func safetensorsHeadersAreCheckedEntryByEntry() throws {
+    let path = scratch("header.safetensors")
+    let bad = "bad safetensors file \(path): "
+    let cases: [(String, Int, String)] = [
+        (#"{"w":{"dtype":"F32","shape":[true,6],"data_offsets":[0,24]}}"#, 24,
+         "tensor 'w' has shape entry 0 = true; shape entries must be non-negative integers (at most 137438953408)"),
+        (#"{"w":{"dtype":"F32","shape":[2.0,3],"data_offsets":[0,24]}}"#, 24,
+         "tensor 'w' has shape entry 0 = 2.0; shape entries must be non-negative integers (at most 137438953408)"),
+        (#"{"w":{"dtype":"F32","shape":[6,-1],"data_offsets":[0,24]}}"#, 24,
+         "tensor 'w' has shape entry 1 = -1; shape entries must be non-negative integers (at most 137438953408)"),
+        (#"{"w":{"dtype":"F32","shape":["6"],"data_offsets":[0,24]}}"#, 24,
+         "tensor 'w' has shape entry 0 = \"6\"; shape entries must be non-negative integers (at most 137438953408)"),
+        (#"{"w":{"dtype":"F32","shape":6,"data_offsets":[0,24]}}"#, 24, "tensor 'w' needs a shape list"),
+        (#"{"w":{"dtype":"F32","shape":[9223372036854775808],"data_offsets":[0,24]}}"#, 24,
+         "the header is not valid JSON (header:1:30: integer 9223372036854775808 does not fit in a 64-bit integer (-9223372036854775808 … 9223372036854775807))"),
+        (#"{"w":{"dtype":"F16","shape":[6],"data_offsets":[0,12]}}"#, 12, "tensor 'w' has dtype F16; only F32 is supported"),
+        (#"{"w":{"dtype":4,"shape":[6],"data_offsets":[0,24]}}"#, 24, "tensor 'w' has dtype 4, not a string"),
+        (#"{"w":{"shape":[6],"data_offsets":[0,24]}}"#, 24, "tensor 'w' has no dtype"),
+        (#"{"w":{"dtype":"F32","shape":[6],"data_offsets":[0]}}"#, 24,
+         "tensor 'w' needs data_offsets, a list of two integers [begin, end]"),
+        (#"{"w":{"dtype":"F32","shape":[6],"data_offsets":[0.0,24]}}"#, 24,
+         "tensor 'w' has invalid data_offsets [0.0, 24]; they must be integers with 0 ≤ begin ≤ end"),
+        (#"{"w":{"dtype":"F32","shape":[6],"data_offsets":[24,0]}}"#, 24,
+         "tensor 'w' has invalid data_offsets [24, 0]; they must be integers with 0 ≤ begin ≤ end"),
+        (#"{"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}}"#, 24,
+         "tensor 'w' has shape [2, 3] (24 bytes of F32) but data_offsets span 20 bytes"),
+        (#"{"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,24]}}"#, 16,
+         "tensor 'w' ends at byte 24 past the 16-byte data section (truncated file?)"),
+        (#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}}"#, 16,
+         "'w' appears twice in the header"),
+        (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, 16,
+         "tensors 'a' and 'b' overlap"),
+        (#"{"__metadata__":{"k":1}}"#, 0, "__metadata__ value for 'k' is not a string (1)"),
+        (#"{"w":[1]}"#, 0, "entry 'w' is not an object"),
+        (#"[1, 2]"#, 0, "the header is not a JSON object"),
+        (#"{"w":{"dtype":"F32",}}"#, 0, "the header is not valid JSON (header:1:21: expected a string key, found '}')"),
+    ]
+    for (header, dataBytes, message) in cases {
+        try AtomicFile.write(rawSafetensors(header, dataBytes: dataBytes), to: path)
+        do { _ = try SafetensorsFile(path: path); Issue.record("no error for \(header)") } catch {
+            #expect("\(error)" == bad + message, "\(header)")
+        }
+    }
+    // The good twin of the first case loads, with the shape it says.
+    try AtomicFile.write(rawSafetensors(#"{"w":{"dtype":"F32","shape":[1,6],"data_offsets":[0,24]}}  "#, dataBytes: 24), to: path)
+    #expect(try SafetensorsFile(path: path).entry("w").shape == [1, 6])
+}
+
+/// Loading the shipped base model and saving it again writes the same bytes: the header (tensor order,
+/// `config` JSON written by the project's writer, padding) and the weights are unchanged.
+@Test func shippedCheckpointsLoadAndResaveByteForByte() throws {
+    let base = repoRoot.appendingPathComponent("models/base.safetensors").path
+    let original = try Data(contentsOf: URL(fileURLWithPath: base))
+    let file = try SafetensorsFile(path: base)
+    let model = try DiffusionModel.load(path: base)
+    let copy = scratch("base-resaved.safetensors")
+    try model.save(path: copy, metadata: file.metadata)
+    #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == original)
+    #expect(try model.config.json() == file.metadata["config"])
+    // Every reward checkpoint still loads.
+    let rewards = repoRoot.appendingPathComponent("models/rewards").path
+    let names = try FileManager.default.contentsOfDirectory(atPath: rewards).filter { $0.hasSuffix(".safetensors") }.sorted()
+    #expect(names.count == 5)
+    for n in names {
+        let (m, info) = try RewardModel.load(from: rewards + "/" + n)
+        #expect(info.name + ".safetensors" == n)
+        #expect(m.parameterCount > 0)
+    }
+}
