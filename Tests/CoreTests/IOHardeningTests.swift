@@ -141,3 +141,36 @@ private func rawSafetensors(_ header: String, dataBytes: Int) -> Data {
         #expect(m.parameterCount > 0)
     }
 }
+
+@Test func sha256VectorsAndStreamingFiles() throws {
+    // FIPS 180-4 / NIST test vectors.
+    #expect(SHA256.hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    #expect(SHA256.hex([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    let million = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
+    #expect(SHA256.hex(million) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    #expect(SHA256.hex(million.lazy.map { $0 }) == SHA256.hex(million))   // a non-contiguous collection
+    // A file read in 1 MiB pieces (3 whole pieces and a partial one) hashes as the bytes do in one go.
+    var bytes = [UInt8](repeating: 0, count: 3 * SHA256.fileChunkSize + 17)
+    var state: UInt64 = 1
+    for i in bytes.indices { state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407; bytes[i] = UInt8(state >> 56) }
+    let path = scratch("hashed.bin")
+    try AtomicFile.write(Data(bytes), to: path)
+    #expect(try SHA256.hex(fileAt: path) == SHA256.hex(bytes))
+    try AtomicFile.write(Data(million), to: path)
+    #expect(try SHA256.hex(fileAt: path) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    try AtomicFile.write(Data(), to: path)
+    #expect(try SHA256.hex(fileAt: path) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    // Not a regular file: refused before opening (a FIFO would otherwise block forever).
+    let fifo = scratch("fifo")
+    unlink(fifo)
+    #expect(mkfifo(fifo, 0o600) == 0)
+    do { _ = try SHA256.hex(fileAt: fifo); Issue.record("no error") } catch {
+        #expect("\(error)" == "cannot read \(fifo): not a regular file")
+    }
+    do { _ = try SHA256.hex(fileAt: scratch("")); Issue.record("no error") } catch {
+        #expect("\(error)".hasSuffix(": not a regular file"))
+    }
+    do { _ = try SHA256.hex(fileAt: scratch("missing")); Issue.record("no error") } catch {
+        #expect("\(error)" == "cannot read \(scratch("missing")): No such file or directory")
+    }
+}
