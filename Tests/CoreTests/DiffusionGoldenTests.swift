@@ -31,8 +31,18 @@ import Testing
         let url = try #require(Bundle.module.url(forResource: "diffusion_tiny", withExtension: "safetensors", subdirectory: "Fixtures"))
         let goldenURL = try #require(Bundle.module.url(forResource: "diffusion_golden", withExtension: "json", subdirectory: "Fixtures"))
         let golden = try JSON.parse(file: goldenURL.path)
-        func doubles(_ key: String) throws -> [Double] { try #require(golden[key]?.arrayValue?.map { try #require($0.doubleValue) }) }
-        func ints(_ key: String) throws -> [Int] { try #require(golden[key]?.arrayValue?.map { try #require($0.intValue) }) }
+        func doubles(_ key: String) throws -> [Double] {
+            let items = golden[key]?.arrayValue ?? []
+            let values = items.compactMap(\.doubleValue)
+            try #require(!values.isEmpty && values.count == items.count, "\(key) is not a list of numbers")
+            return values
+        }
+        func ints(_ key: String) throws -> [Int] {
+            let items = golden[key]?.arrayValue ?? []
+            let values = items.compactMap(\.intValue)
+            try #require(!values.isEmpty && values.count == items.count, "\(key) is not a list of integers")
+            return values
+        }
         let model = try DiffusionModel.load(path: url.path)
         let x = try doubles("x").map(Float.init), shape = try ints("shape")
         let tokens = TokenBatch(ids: try ints("tokens").map(Int32.init), batch: shape[0], length: model.config.maxTokens)
