@@ -145,6 +145,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
+        try requireRegularFile(path)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw CoreError("cannot read \(path): \(error.localizedDescription)")
