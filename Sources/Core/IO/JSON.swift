@@ -79,7 +79,7 @@ public enum JSONValue: Equatable, CustomStringConvertible {
         switch value {
         case let v as JSONValue: self = v
         case is NSNull: self = .null
-        case let b as Bool: self = .bool(b)
+        case let b as Bool where type(of: value) == Bool.self: self = .bool(b)   // not an NSNumber 0/1
         case let i as Int: self = .integer(Int64(i))
         case let i as Int64: self = .integer(i)
         case let i as Int32: self = .integer(Int64(i))
