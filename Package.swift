@@ -25,19 +25,24 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // SHA-256 (BoringSSL's, streamed) for stage keys and manifests.
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // System libraries, found through pkg-config (SPEC §7).
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Lua's function-like macros as inline functions, and the error trampoline (SPEC §7).
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         // CPU feature probes, FTZ/DAZ, and the few hot loops kept in C.
         .target(name: "CKernels",
                 cSettings: [.unsafeFlags(["-O3"])] + (portable ? [] : [.define("SEMIDPO_REQUIRE_X86_64_V3")])),
         // Everything numeric. Never imports Lua.
-        .target(name: "Core", dependencies: ["CBLAS", "CYAML", "CKernels"], swiftSettings: optimize),
+        .target(name: "Core", dependencies: ["CBLAS", "CYAML", "CZlib", "CKernels",
+                                             .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: optimize),
         // Lua embedding, bindings and the `semidpo` command.
         .executableTarget(
             name: "Host",

@@ -30,12 +30,25 @@ import Testing
     @Test func predictNoiseMatchesPyTorch() throws {
         let url = try #require(Bundle.module.url(forResource: "diffusion_tiny", withExtension: "safetensors", subdirectory: "Fixtures"))
         let goldenURL = try #require(Bundle.module.url(forResource: "diffusion_golden", withExtension: "json", subdirectory: "Fixtures"))
-        let golden = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: goldenURL)) as? [String: Any])
+        let golden = try JSON.parse(file: goldenURL.path)
+        func doubles(_ key: String) throws -> [Double] {
+            let items = golden[key]?.arrayValue ?? []
+            let values = items.compactMap(\.doubleValue)
+            try #require(!values.isEmpty && values.count == items.count, "\(key) is not a list of numbers")
+            return values
+        }
+        func ints(_ key: String) throws -> [Int] {
+            let items = golden[key]?.arrayValue ?? []
+            let values = items.compactMap(\.intValue)
+            try #require(!values.isEmpty && values.count == items.count, "\(key) is not a list of integers")
+            return values
+        }
         let model = try DiffusionModel.load(path: url.path)
-        let x = (golden["x"] as! [Double]).map(Float.init), shape = golden["shape"] as! [Int]
-        let tokens = TokenBatch(ids: (golden["tokens"] as! [Int]).map(Int32.init), batch: shape[0], length: model.config.maxTokens)
+        let x = try doubles("x").map(Float.init), shape = try ints("shape")
+        let tokens = TokenBatch(ids: try ints("tokens").map(Int32.init), batch: shape[0], length: model.config.maxTokens)
         #expect(model.tokenizer.decode(Array(tokens.ids[0..<4])) == "red circle")
-        let eps = noGrad { model.predictNoise(Tensor(shape: shape, data: x), timesteps: golden["timesteps"] as! [Int], tokens: tokens) }
-        assertClose(eps, golden["eps"] as! [Double], shape: shape, rtol: 1e-4, atol: 2e-5)
+        let timesteps = try ints("timesteps")
+        let eps = noGrad { model.predictNoise(Tensor(shape: shape, data: x), timesteps: timesteps, tokens: tokens) }
+        assertClose(eps, try doubles("eps"), shape: shape, rtol: 1e-4, atol: 2e-5)
     }
 }

@@ -154,13 +154,10 @@ public struct DiffusionConfig: Equatable, Sendable {
     }
 
     /// JSON text of `dictionary` (sorted keys), as stored in checkpoints' `__metadata__["config"]`.
-    public func json() throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: dictionary, options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
-    }
+    public func json() throws -> String { try JSON.serialize(any: dictionary) }
 
     public init(json: String) throws {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)), let dict = object as? [String: Any] else {
+        guard let value = try? JSON.parse(json, name: "config"), case .object = value, let dict = value.foundationValue as? [String: Any] else {
             throw CoreError("model config: not a JSON object: \(json.prefix(80))")
         }
         try self.init(dictionary: dict)

@@ -308,6 +308,5 @@ extension Denoiser {
     }
 }
 
-func jsonText(_ object: [String: Any]) throws -> String {
-    String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-}
+/// Compact JSON with sorted keys (the checkpoints' `pretrain_config` text; see `JSON.serialize(any:)`).
+func jsonText(_ object: [String: Any]) throws -> String { try JSON.serialize(any: object) }

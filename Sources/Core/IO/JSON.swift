@@ -1,22 +1,28 @@
 // A byte-level JSON parser and serializer (RFC 8259), with errors that give line and column, plus
 // the low-level scanner pieces (numbers, strings, skipping) that the tabular hot paths reuse.
+// The project's one JSON implementation: nothing in the project uses Foundation's JSONSerialization.
 import Foundation
 
 /// A parsed JSON value. Objects keep their members in file order (duplicate keys are kept too;
-/// `subscript(key:)` returns the last, as Python's `json` does).
+/// `subscript(key:)` returns the last, as Python's `json` does). A number written without a
+/// fraction or exponent (`42`, `-7`) is an exact `.integer`; every other number is a `.number`.
 public enum JSONValue: Equatable, CustomStringConvertible {
     case null
     case bool(Bool)
+    case integer(Int64)
     case number(Double)
     case string(String)
     case array([JSONValue])
     case object([(key: String, value: JSONValue)])
 
+    /// Numbers compare by value: `.integer(1) == .number(1.0)`, but `.integer(2^53 + 1)` equals no double.
     public static func == (a: JSONValue, b: JSONValue) -> Bool {
         switch (a, b) {
         case (.null, .null): return true
         case let (.bool(x), .bool(y)): return x == y
+        case let (.integer(x), .integer(y)): return x == y
         case let (.number(x), .number(y)): return x == y
+        case let (.integer(x), .number(y)), let (.number(y), .integer(x)): return Double(exactly: x) == y
         case let (.string(x), .string(y)): return x == y
         case let (.array(x), .array(y)): return x == y
         case let (.object(x), .object(y)):
@@ -31,17 +37,77 @@ public enum JSONValue: Equatable, CustomStringConvertible {
         return members.last(where: { $0.key == key })?.value
     }
 
-    public var doubleValue: Double? { if case let .number(x) = self { return x }; return nil }
+    /// Any number as a Double (an integer beyond 2^53 is rounded to the nearest double).
+    public var doubleValue: Double? {
+        switch self {
+        case let .number(x): return x
+        case let .integer(i): return Double(i)
+        default: return nil
+        }
+    }
     public var stringValue: String? { if case let .string(x) = self { return x }; return nil }
     public var arrayValue: [JSONValue]? { if case let .array(x) = self { return x }; return nil }
-    /// The number as an exact Int, or nil if it is not an integral number in Int's range.
-    public var intValue: Int? {
-        guard case let .number(x) = self, x.rounded() == x, abs(x) < 9.2e18 else { return nil }
-        return Int(x)
+    public var boolValue: Bool? { if case let .bool(x) = self { return x }; return nil }
+    /// An integer literal, exactly; nil for anything else — also for a float such as `2.0` or `1e3`.
+    public var int64Value: Int64? { if case let .integer(i) = self { return i }; return nil }
+    /// `int64Value` as an Int.
+    public var intValue: Int? { int64Value.map { Int($0) } }
+
+    /// The value as a Foundation-style tree — `NSNull`, `Bool`, `Int`, `Double`, `String`, `[Any]`,
+    /// `[String: Any]` (the last of duplicate keys wins) — for the `[String: Any]` config readers.
+    public var foundationValue: Any {
+        switch self {
+        case .null: return NSNull()
+        case let .bool(b): return b
+        case let .integer(i): return Int(i)
+        case let .number(x): return x
+        case let .string(s): return s
+        case let .array(a): return a.map(\.foundationValue)
+        case let .object(m): return Dictionary(m.map { ($0.key, $0.value.foundationValue) }, uniquingKeysWith: { _, last in last })
+        }
     }
 
     /// Compact JSON text in Python's `json.dumps` layout (`", "` and `": "` separators).
     public var description: String { JSON.serialize(self) }
+
+    /// Converts a Foundation-style value tree — `[String: Any]`, `[Any]`, `String`, `Bool`, Swift
+    /// integers, `Double`, `Float`, `NSNull`, optionals — to a JSONValue. Object members are sorted
+    /// by the UTF-8 bytes of their keys (the canonical order that `JSON.serialize(_:layout: .compact)`
+    /// writes). A `Float` becomes the double of its shortest decimal form, so it is written as `0.1`,
+    /// not `0.10000000149011612`. Other types (and nil) throw, naming the path to the value.
+    public init(any value: Any, at path: String = "$") throws {
+        switch value {
+        case let v as JSONValue: self = v
+        case is NSNull: self = .null
+        case let b as Bool where type(of: value) == Bool.self: self = .bool(b)   // not an NSNumber 0/1
+        case let i as Int: self = .integer(Int64(i))
+        case let i as Int64: self = .integer(i)
+        case let i as Int32: self = .integer(Int64(i))
+        case let i as UInt32: self = .integer(Int64(i))
+        case let i as UInt64:
+            guard let v = Int64(exactly: i) else { throw CoreError("JSON: \(path) = \(i) does not fit in a 64-bit integer") }
+            self = .integer(v)
+        case let x as Double: self = .number(x)
+        case let f as Float: self = .number(Double(f.description) ?? Double(f))
+        case let s as String: self = .string(s)
+        case let s as Substring: self = .string(String(s))
+        case let d as [String: Any]:
+            self = .object(try d.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { k in
+                (k, try JSONValue(any: d[k]!, at: "\(path).\(k)"))
+            })
+        case let a as [Any]:
+            self = .array(try a.enumerated().map { try JSONValue(any: $0.element, at: "\(path)[\($0.offset)]") })
+        default:
+            // An Optional inside `Any`: unwrap it, nil becomes an error (there is no silent null).
+            let m = Mirror(reflecting: value)
+            if m.displayStyle == .optional {
+                guard let inner = m.children.first?.value else { throw CoreError("JSON: \(path) is nil") }
+                try self.init(any: inner, at: path)
+                return
+            }
+            throw CoreError("JSON: \(path) has type \(type(of: value)), which has no JSON form")
+        }
+    }
 }
 
 /// A JSON syntax error at a byte offset; `JSON.describe` turns it into `file:line:column: message`.
@@ -88,16 +154,32 @@ public enum JSON {
         return "\(name):\(line + lineOffset):\(upto - lineStart + 1): \(e.message)"
     }
 
-    /// Serializes in Python's `json.dumps` layout: `[1, 2]`, `{"a": 1}`. Integral numbers below 2^53
-    /// are written without a fraction; other numbers in Swift's shortest round-trip form.
-    /// NaN and infinities have no JSON form and are written as `null`.
-    public static func serialize(_ v: JSONValue, indent: Int? = nil) -> String {
+    /// How `serialize` separates items: `.python` is Python's `json.dumps` (`[1, 2]`, `{"a": 1}`),
+    /// `.compact` has no spaces (`[1,2]`, `{"a":1}`, the bytes Foundation's JSONSerialization wrote for
+    /// checkpoint configs — see `serialize(any:)`).
+    public enum Layout: Sendable { case python, compact }
+
+    /// Serializes a value. Integers are written exactly; integral doubles below 2^53 without a
+    /// fraction; other doubles in Swift's shortest round-trip form. NaN and infinities have no JSON
+    /// form and are written as `null`. `indent` (python layout only) puts each item on its own line.
+    public static func serialize(_ v: JSONValue, indent: Int? = nil, layout: Layout = .python) -> String {
         var out = [UInt8]()
-        write(v, to: &out, indent: indent, level: 0)
+        write(v, to: &out, indent: layout == .compact ? nil : indent, level: 0, separator: layout == .compact ? nil : 0x20)
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func write(_ v: JSONValue, to out: inout [UInt8], indent: Int?, level: Int) {
+    /// Compact JSON with keys sorted by their UTF-8 bytes, from a Foundation-style value tree (see
+    /// `JSONValue(any:)`). For the project's snake_case keys and plain strings this is byte for byte
+    /// what `JSONSerialization.data(withJSONObject:options: .sortedKeys)` wrote before (the checkpoint
+    /// `config` and `pretrain_config` metadata); it differs only where Foundation escaped `/` as `\/`,
+    /// wrote -0.0 as `-0` or 2^53 as `9007199254740992`, or ordered keys case-insensitively with
+    /// digit runs compared as numbers (`a2` before `a10`).
+    public static func serialize(any value: Any) throws -> String {
+        serialize(try JSONValue(any: value), layout: .compact)
+    }
+
+    /// `separator`: the byte after `,` and `:` (a space in the python layout), or nil for none.
+    static func write(_ v: JSONValue, to out: inout [UInt8], indent: Int?, level: Int, separator: UInt8? = 0x20) {
         func newline(_ l: Int) {
             guard let indent else { return }
             out.append(0x0A)
@@ -106,25 +188,27 @@ public enum JSON {
         switch v {
         case .null: out.append(contentsOf: Array("null".utf8))
         case let .bool(b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
+        case let .integer(i): appendInt(i, to: &out)
         case let .number(x): appendNumber(x, to: &out)
         case let .string(s): appendString(s, to: &out)
         case let .array(a):
             out.append(UInt8(ascii: "["))
             for (i, e) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")); if indent == nil { out.append(0x20) } }
+                if i > 0 { out.append(UInt8(ascii: ",")); if indent == nil, let separator { out.append(separator) } }
                 newline(level + 1)
-                write(e, to: &out, indent: indent, level: level + 1)
+                write(e, to: &out, indent: indent, level: level + 1, separator: separator)
             }
             if !a.isEmpty { newline(level) }
             out.append(UInt8(ascii: "]"))
         case let .object(m):
             out.append(UInt8(ascii: "{"))
             for (i, e) in m.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")); if indent == nil { out.append(0x20) } }
+                if i > 0 { out.append(UInt8(ascii: ",")); if indent == nil, let separator { out.append(separator) } }
                 newline(level + 1)
                 appendString(e.key, to: &out)
-                out.append(contentsOf: [UInt8(ascii: ":"), 0x20])
-                write(e.value, to: &out, indent: indent, level: level + 1)
+                out.append(UInt8(ascii: ":"))
+                if let separator { out.append(separator) }
+                write(e.value, to: &out, indent: indent, level: level + 1, separator: separator)
             }
             if !m.isEmpty { newline(level) }
             out.append(UInt8(ascii: "}"))
@@ -233,6 +317,16 @@ public enum JSONL {
     }
 }
 
+/// Refuses a path that exists but is not a regular file or a directory — a FIFO, a device, a socket —
+/// before it is opened (opening a FIFO for reading blocks until a writer appears, which may be never).
+/// A missing path or a directory is left to `open` and its caller's message.
+public func requireRegularFile(_ path: String) throws {
+    var st = stat()
+    guard stat(path, &st) == 0 else { return }
+    let kind = st.st_mode & S_IFMT
+    if kind != S_IFREG && kind != S_IFDIR { throw CoreError("cannot read \(path): not a regular file") }
+}
+
 /// A read-only memory map of a whole file (an empty file maps to an empty buffer).
 public final class MappedFile {
     public let path: String
@@ -241,6 +335,7 @@ public final class MappedFile {
 
     public init(path: String) throws {
         self.path = path
+        try requireRegularFile(path)
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw CoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -348,7 +443,9 @@ public struct JSONScanner {
         case UInt8(ascii: "t"): try literal("true"); return .bool(true)
         case UInt8(ascii: "f"): try literal("false"); return .bool(false)
         case UInt8(ascii: "n"): try literal("null"); return .null
-        default: return .number(try parseNumber())
+        default:
+            if let i = try integerLiteral("integer") { return .integer(i) }
+            return .number(try parseNumber())
         }
     }
 
@@ -526,11 +623,10 @@ public struct JSONScanner {
         return true
     }
 
-    /// Parses an integer value (a number with no fraction that fits in Int64).
-    /// Plain integer tokens are read digit by digit (exact over all of Int64); `12.0` or `1e3` are
-    /// accepted when the number is integral.
-    public mutating func parseInteger(_ what: @autoclosure () -> String) throws -> Int64 {
-        skipSpace()
+    /// Reads an integer literal (`-`? digits, no fraction or exponent) exactly, digit by digit; returns
+    /// nil, consuming nothing, when the token is not one (a float, or not a number at all). A literal
+    /// outside Int64 is an error naming `what` and the digits — it never passes through Double.
+    public mutating func integerLiteral(_ what: @autoclosure () -> String) throws -> Int64? {
         let at = pos
         var i = pos, neg = false
         if i < end && p![i] == UInt8(ascii: "-") { neg = true; i += 1 }
@@ -543,45 +639,29 @@ public struct JSONScanner {
             i += 1
         }
         let next: UInt8 = i < end ? p![i] : 0
-        if i > digitsStart && !overflow && next != UInt8(ascii: ".") && (next | 0x20) != UInt8(ascii: "e")
-            && !(p![digitsStart] == 48 && i - digitsStart > 1) {
-            if neg ? v <= UInt64(Int64.max) + 1 : v <= UInt64(Int64.max) {
-                pos = i
-                return neg ? Int64(truncatingIfNeeded: 0 &- v) : Int64(v)
-            }
+        guard i > digitsStart, next != UInt8(ascii: "."), (next | 0x20) != UInt8(ascii: "e"),
+              !(p![digitsStart] == 48 && i - digitsStart > 1) else { return nil }
+        if overflow || v > (neg ? UInt64(Int64.max) + 1 : UInt64(Int64.max)) {
+            var text = String(decoding: UnsafeBufferPointer(start: p! + at, count: i - at), as: UTF8.self)
+            if text.count > 40 { text = String(text.prefix(40)) + "… (\(i - digitsStart) digits)" }
+            throw fail("\(what()) \(text) does not fit in a 64-bit integer (-9223372036854775808 … 9223372036854775807)", at: at)
         }
-        let x = try parseNumber()
-        guard x.rounded() == x, abs(x) < 9.2e18 else { throw fail("\(what()) must be an integer", at: at) }
-        return Int64(x)
+        pos = i
+        return neg ? Int64(truncatingIfNeeded: 0 &- v) : Int64(v)
     }
-}
 
-extension AtomicFile {
-    /// Writes `chunks` in order to `path` through a temporary file and a rename (no single big buffer).
-    public static func write(chunks: [[UInt8]], to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let dir = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let tmp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CoreError("cannot write \(path): \(String(cString: strerror(errno)))") }
-        for chunk in chunks {
-            var done = 0
-            while done < chunk.count {
-                let n = chunk.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + done, chunk.count - done) }
-                if n <= 0 {
-                    let err = String(cString: strerror(errno))
-                    close(fd); unlink(tmp)
-                    throw CoreError("cannot write \(path): \(err)")
-                }
-                done += n
-            }
+    /// Parses an integer value: an integer literal that fits in Int64, read exactly. A float
+    /// (`1.5`, `12.0`, `1e3`) or any other value is an error naming `what` and the value found.
+    public mutating func parseInteger(_ what: @autoclosure () -> String) throws -> Int64 {
+        skipSpace()
+        let at = pos
+        if let i = try integerLiteral(what()) { return i }
+        let b = peek()
+        guard b == UInt8(ascii: "-") || (b >= 48 && b <= 57) else {
+            throw fail("\(what()) must be an integer, found \(describeByte())", at: at)
         }
-        close(fd)
-        if rename(tmp, path) != 0 {
-            let err = String(cString: strerror(errno))
-            unlink(tmp)
-            throw CoreError("cannot write \(path): \(err)")
-        }
+        _ = try parseNumber()   // a malformed number reports its own error
+        let text = String(decoding: UnsafeBufferPointer(start: p! + at, count: min(pos - at, 40)), as: UTF8.self)
+        throw fail("\(what()) must be an integer, found \(text)", at: at)
     }
 }

@@ -1,5 +1,6 @@
-// PNG writing (RGB 8-bit, zlib with stored deflate blocks), plus small raster helpers for sample
-// grids and contact sheets: CHW conversion, nearest-neighbour upscaling, grids, a 3×5 bitmap font.
+// PNG writing (RGB 8-bit, deflated by zlib), plus small raster helpers for sample grids and contact
+// sheets: CHW conversion, nearest-neighbour upscaling, grids, a 3×5 bitmap font.
+import CZlib
 import Foundation
 
 /// An 8-bit RGB raster, row-major, 3 bytes per pixel.
@@ -112,9 +113,12 @@ enum BitmapFont {
 }
 
 public enum PNG {
-    /// Encodes an RGB image as a PNG: signature, IHDR (8-bit RGB), one IDAT holding a zlib stream of
-    /// stored (uncompressed) deflate blocks, IEND.
-    public static func encode(_ image: RGBImage) -> Data {
+    /// The zlib level PNGs are written at (zlib's default: 1 fastest … 9 smallest).
+    public static let compressionLevel: Int32 = 6
+
+    /// Encodes an RGB image as a PNG: signature, IHDR (8-bit RGB), one IDAT holding the rows (each
+    /// with filter type 0, none) deflated by zlib at `compressionLevel`, IEND.
+    public static func encode(_ image: RGBImage) throws -> Data {
         var raw = [UInt8](); raw.reserveCapacity(image.height * (1 + 3 * image.width))
         for y in 0..<image.height {
             raw.append(0)  // filter type: none
@@ -125,52 +129,43 @@ public enum PNG {
         ihdr += be32(UInt32(image.width)); ihdr += be32(UInt32(image.height))
         ihdr += [8, 2, 0, 0, 0]  // bit depth 8, colour type 2 (RGB), deflate, filter 0, no interlace
         chunk(&out, "IHDR", ihdr)
-        chunk(&out, "IDAT", zlibStored(raw))
+        chunk(&out, "IDAT", try deflate(raw, level: compressionLevel))
         chunk(&out, "IEND", [])
         return out
     }
 
     /// Writes an image as PNG atomically.
-    public static func write(_ image: RGBImage, to path: String) throws { try AtomicFile.write(encode(image), to: path) }
+    public static func write(_ image: RGBImage, to path: String) throws { try AtomicFile.write(try encode(image), to: path) }
 
-    /// A zlib stream (RFC 1950) made of stored deflate blocks (RFC 1951 §3.2.4), at most 65,535 bytes each.
-    public static func zlibStored(_ bytes: [UInt8]) -> [UInt8] {
-        var out: [UInt8] = [0x78, 0x01]  // CM = 8, CINFO = 7, FLEVEL = 0; (0x78·256 + 1) % 31 == 0
-        var i = 0
-        repeat {
-            let n = min(65_535, bytes.count - i)
-            out.append(i + n == bytes.count ? 1 : 0)  // BFINAL, BTYPE = 00
-            out += [UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
-            out += bytes[i..<(i + n)]
-            i += n
-        } while i < bytes.count
-        out += be32(adler32(bytes))
+    /// A zlib stream (RFC 1950) of `bytes`, from zlib's `compress2`.
+    public static func deflate(_ bytes: [UInt8], level: Int32) throws -> [UInt8] {
+        var size = compressBound(uLong(bytes.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        let status = out.withUnsafeMutableBufferPointer { o in
+            bytes.withUnsafeBufferPointer { i in compress2(o.baseAddress, &size, i.baseAddress, uLong(bytes.count), level) }
+        }
+        // With a compressBound-sized buffer compress2 fails only for a bad level or without memory.
+        guard status == Z_OK else { throw CoreError("zlib: cannot deflate \(bytes.count) bytes at level \(level) (status \(status))") }
+        out.removeLast(out.count - Int(size))
         return out
     }
 
-    /// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as PNG chunks use.
-    public static func crc32<S: Sequence>(_ bytes: S) -> UInt32 where S.Element == UInt8 {
-        var c: UInt32 = 0xFFFF_FFFF
-        for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
-        return c ^ 0xFFFF_FFFF
-    }
-
-    /// Adler-32 checksum (RFC 1950): a = 1 + Σ bytes, b = Σ a, both mod 65521.
-    public static func adler32(_ bytes: [UInt8]) -> UInt32 {
-        var a: UInt32 = 1, b: UInt32 = 0
-        var i = 0
-        while i < bytes.count {
-            let end = min(bytes.count, i + 5552)  // largest run without UInt32 overflow
-            while i < end { a += UInt32(bytes[i]); b += a; i += 1 }
-            a %= 65521; b %= 65521
+    /// The bytes of a zlib stream, from zlib's `uncompress` (`expected` is the exact decoded size).
+    public static func inflate(_ bytes: [UInt8], expected: Int) throws -> [UInt8] {
+        var size = uLong(expected)
+        var out = [UInt8](repeating: 0, count: max(expected, 1))
+        let status = out.withUnsafeMutableBufferPointer { o in
+            bytes.withUnsafeBufferPointer { i in uncompress(o.baseAddress, &size, i.baseAddress, uLong(bytes.count)) }
         }
-        return (b << 16) | a
+        guard status == Z_OK, Int(size) == expected else {
+            throw CoreError("zlib: cannot inflate \(bytes.count) bytes to \(expected) (status \(status), got \(size) bytes)")
+        }
+        return Array(out.prefix(expected))
     }
 
-    static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
-        var c = UInt32(n)
-        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-        return c
+    /// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as PNG chunks use; zlib's `crc32`.
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 {
+        UInt32(bytes.withUnsafeBufferPointer { CZlib.crc32(0, $0.baseAddress, uInt($0.count)) })
     }
 
     static func be32(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }

@@ -93,8 +93,7 @@ public enum Safetensors {
 public final class SafetensorsStreamWriter {
     public let path: String
     public let entries: [SafetensorsEntry]
-    private let tmpPath: String
-    private var handle: FileHandle?
+    private var file: AtomicWriter?
     private var written = 0          // bytes of the data section written so far
     private let total: Int
 
@@ -104,45 +103,32 @@ public final class SafetensorsStreamWriter {
         let (head, entries) = try Safetensors.header(for: tensors, metadata: metadata)
         self.entries = entries
         total = entries.last?.end ?? 0
-        let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        tmpPath = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
-        guard FileManager.default.createFile(atPath: tmpPath, contents: head), let h = FileHandle(forWritingAtPath: tmpPath) else {
-            throw CoreError("cannot write \(path): could not create a temporary file")
-        }
-        h.seekToEndOfFile()
-        handle = h
+        let w = try AtomicWriter(path: path)
+        try w.write(head)
+        file = w
     }
 
     /// Appends raw values continuing the data section; pieces may span tensor boundaries.
     public func append(_ values: UnsafeBufferPointer<Float>) throws {
-        guard let h = handle else { throw CoreError("cannot write \(path): writer already finished") }
+        guard let w = file else { throw CoreError("cannot write \(path): writer already finished") }
         guard written + values.count * 4 <= total else {
             throw CoreError("cannot write \(path): \(written / 4 + values.count) values appended but the declared tensors hold \(total / 4)")
         }
-        try h.write(contentsOf: UnsafeRawBufferPointer(values))
+        do { try w.write(UnsafeRawBufferPointer(values)) } catch { file = nil; throw error }
         written += values.count * 4
     }
 
     public func append(_ values: [Float]) throws { try values.withUnsafeBufferPointer { try append($0) } }
 
-    /// Closes the file and renames it into place; fails if fewer values were appended than declared.
+    /// Puts the file in place (atomically, durably); fails if fewer values were appended than declared.
     public func finish() throws {
-        guard let h = handle else { throw CoreError("cannot write \(path): writer already finished") }
-        handle = nil
-        try h.close()
+        guard let w = file else { throw CoreError("cannot write \(path): writer already finished") }
+        file = nil
         guard written == total else {
-            unlink(tmpPath)
+            w.abandon()
             throw CoreError("cannot write \(path): \(written / 4) values appended but the declared tensors hold \(total / 4)")
         }
-        if rename(tmpPath, path) != 0 {
-            let err = String(cString: strerror(errno)); unlink(tmpPath)
-            throw CoreError("cannot write \(path): \(err)")
-        }
-    }
-
-    deinit {
-        if let h = handle { try? h.close(); unlink(tmpPath) }
+        try w.commit()
     }
 }
 
@@ -159,6 +145,7 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
+        try requireRegularFile(path)
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw CoreError("cannot read \(path): \(error.localizedDescription)")
@@ -173,46 +160,55 @@ public final class SafetensorsFile: @unchecked Sendable {
         }
         guard n <= UInt64(data.count - 8) else { throw fail("header length \(n) runs past the end of the \(data.count)-byte file") }
         guard n <= 100_000_000 else { throw fail("header length \(n) is implausibly large") }
-        let headerBytes = data.subdata(in: 8..<(8 + Int(n)))
         dataStart = 8 + Int(n)
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: headerBytes) } catch {
-            throw fail("header is not valid JSON")
-        }
-        guard let dict = object as? [String: Any] else { throw fail("header is not a JSON object") }
+        let header: JSONValue
+        do { header = try data.withUnsafeBytes { try JSON.parse(bytes: UnsafeRawBufferPointer(rebasing: $0[8..<(8 + Int(n))]), name: "header") } }
+        catch let e as CoreError { throw fail("the header is not valid JSON (\(e.message))") }
+        guard case let .object(members) = header else { throw fail("the header is not a JSON object") }
         var meta: [String: String] = [:]
         var list: [SafetensorsEntry] = []
+        var seen = Set<String>()
         let dataSize = data.count - dataStart
-        for (key, value) in dict {
+        let maxDimension = Int64(Int32.max) * 64
+        // A value as written: a float keeps its fraction (`2.0`), so the message shows why it is refused.
+        func literal(_ v: JSONValue) -> String { if case let .number(x) = v { return "\(x)" }; return v.description }
+        for (key, value) in members {
+            guard seen.insert(key).inserted else { throw fail("'\(key)' appears twice in the header") }
             if key == "__metadata__" {
-                guard let m = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
+                guard case let .object(m) = value else { throw fail("__metadata__ is not an object") }
                 for (k, v) in m {
-                    guard let s = v as? String else { throw fail("__metadata__ value for '\(k)' is not a string") }
+                    guard let s = v.stringValue else { throw fail("__metadata__ value for '\(k)' is not a string (\(literal(v)))") }
                     meta[k] = s
                 }
                 continue
             }
-            guard let info = value as? [String: Any] else { throw fail("entry '\(key)' is not an object") }
-            guard let dtype = info["dtype"] as? String else { throw fail("tensor '\(key)' has no dtype") }
+            guard case .object = value else { throw fail("entry '\(key)' is not an object") }
+            guard let dtypeValue = value["dtype"] else { throw fail("tensor '\(key)' has no dtype") }
+            guard let dtype = dtypeValue.stringValue else { throw fail("tensor '\(key)' has dtype \(literal(dtypeValue)), not a string") }
             guard dtype == "F32" else { throw fail("tensor '\(key)' has dtype \(dtype); only F32 is supported") }
-            guard let shapeAny = info["shape"] as? [Any], let offAny = info["data_offsets"] as? [Any], offAny.count == 2 else {
-                throw fail("tensor '\(key)' needs a shape list and two data_offsets")
+            guard let shapeList = value["shape"]?.arrayValue else { throw fail("tensor '\(key)' needs a shape list") }
+            var shape: [Int] = []
+            for (k, d) in shapeList.enumerated() {
+                guard let v = d.int64Value, v >= 0, v <= maxDimension else {
+                    throw fail("tensor '\(key)' has shape entry \(k) = \(literal(d)); shape entries must be non-negative integers (at most \(maxDimension))")
+                }
+                shape.append(Int(v))
             }
-            func int(_ x: Any) -> Int? {
-                guard let v = x as? Int else { return nil }
-                return v >= 0 && v <= Int(Int32.max) * 64 ? v : nil
+            guard let offsets = value["data_offsets"]?.arrayValue, offsets.count == 2 else {
+                throw fail("tensor '\(key)' needs data_offsets, a list of two integers [begin, end]")
             }
-            let shape = shapeAny.compactMap(int)
-            guard shape.count == shapeAny.count else { throw fail("tensor '\(key)' has a shape that is not a list of non-negative integers") }
-            guard let b = int(offAny[0]), let e = int(offAny[1]), b <= e else { throw fail("tensor '\(key)' has invalid data_offsets") }
+            guard let b64 = offsets[0].int64Value, let e64 = offsets[1].int64Value, b64 >= 0, b64 <= e64, e64 <= maxDimension else {
+                throw fail("tensor '\(key)' has invalid data_offsets [\(literal(offsets[0])), \(literal(offsets[1]))]; they must be integers with 0 ≤ begin ≤ end")
+            }
+            let b = Int(b64), e = Int(e64)
             var count = 1
             for d in shape {
                 let (p, o) = count.multipliedReportingOverflow(by: d)
-                guard !o, p <= Int(Int32.max) * 64 else { throw fail("tensor '\(key)' has an overflowing shape \(shape)") }
+                guard !o, p <= Int(maxDimension) else { throw fail("tensor '\(key)' has an overflowing shape \(shape)") }
                 count = p
             }
             guard e - b == count * 4 else {
-                throw fail("tensor '\(key)' has shape \(shape) (\(count * 4) bytes) but data_offsets span \(e - b) bytes")
+                throw fail("tensor '\(key)' has shape \(shape) (\(count * 4) bytes of F32) but data_offsets span \(e - b) bytes")
             }
             guard e <= dataSize else {
                 throw fail("tensor '\(key)' ends at byte \(e) past the \(dataSize)-byte data section (truncated file?)")

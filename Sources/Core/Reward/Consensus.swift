@@ -496,12 +496,33 @@ public func writeIdList(_ ids: [Int64], to path: String) throws {
     try AtomicFile.write(Data(out), to: path)
 }
 
-/// Reads a JSON array of integer ids (ints or numeric strings, as the authors' files allow).
+/// Reads a JSON array of integer ids (ints or numeric strings, as the authors' files allow). Ids are
+/// read exactly as Int64 (never through Double); a float, an id outside Int64 or any other value is an
+/// error naming the file, line and column.
 public func readIdList(_ path: String) throws -> [Int64] {
-    guard case let .array(items) = try JSON.parse(file: path) else { throw CoreError("\(path): expected a JSON array of ids") }
-    return try items.enumerated().map { i, v in
-        if let x = v.intValue { return Int64(x) }
-        if let s = v.stringValue, let x = Int64(s) { return x }
-        throw CoreError("\(path): element \(i) is not an integer id (\(v))")
+    let file = try MappedFile(path: path)
+    var s = JSONScanner(file.bytes, start: 0, end: file.bytes.count)
+    var ids: [Int64] = []
+    do {
+        try s.expect(UInt8(ascii: "["), "'[' (an id list is a JSON array)")
+        if !s.consume(UInt8(ascii: "]")) {
+            repeat {
+                s.skipSpace()
+                if s.peek() == UInt8(ascii: "\"") {
+                    let at = s.pos
+                    let text = try s.parseString()
+                    guard let id = Int64(text) else { throw s.fail("id \"\(text)\" is not an integer that fits in 64 bits", at: at) }
+                    ids.append(id)
+                } else {
+                    ids.append(try s.parseInteger("id"))
+                }
+            } while s.consume(UInt8(ascii: ","))
+            try s.expect(UInt8(ascii: "]"), "',' or ']' in the id list")
+        }
+        s.skipSpace()
+        if s.pos < s.end { throw s.fail("unexpected \(s.describeByte()) after the id list") }
+    } catch let e as JSONSyntaxError {
+        throw CoreError(JSON.describe(e, bytes: file.bytes, name: path))
     }
+    return ids
 }

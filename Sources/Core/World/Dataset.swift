@@ -109,11 +109,7 @@ public enum DatasetBuilder {
         let S = config.imageSize, d = 3 * S * S
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let jsonlPath = (directory as NSString).appendingPathComponent("pairs.jsonl")
-        let jsonlTmp = jsonlPath + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: jsonlTmp, contents: nil), let jsonl = FileHandle(forWritingAtPath: jsonlTmp) else {
-            throw CoreError("dataset: cannot create \(jsonlPath)")
-        }
-        defer { try? jsonl.close() }
+        let jsonl = try AtomicWriter(path: jsonlPath)   // removed unless committed below
         var labels = [Float](), truth0 = [Float](), truth1 = [Float](), promptIndex = [Float]()
         labels.reserveCapacity(pairs); truth0.reserveCapacity(3 * pairs); truth1.reserveCapacity(3 * pairs); promptIndex.reserveCapacity(pairs)
         let blockSize = 4096
@@ -164,14 +160,13 @@ public enum DatasetBuilder {
                 labels.append(Float(r.annotation.label)); promptIndex.append(Float(r.promptIndex))
                 truth0 += r.truth0.array; truth1 += r.truth1.array
             }
-            try jsonl.write(contentsOf: Data(text.utf8))
+            try jsonl.write(text)
             kept += n
             progress?(kept, pairs)
         }
         // Ties still pending in the last block were drawn but never needed: not counted.
         let candidates = kept + ties
-        try jsonl.close()
-        if rename(jsonlTmp, jsonlPath) != 0 { throw CoreError("dataset: cannot move \(jsonlPath) into place") }
+        try jsonl.commit()
         try Safetensors.write([NamedTensor(name: "label", shape: [pairs], data: labels),
                                NamedTensor(name: "truth0", shape: [pairs, 3], data: truth0),
                                NamedTensor(name: "truth1", shape: [pairs, 3], data: truth1),
@@ -223,33 +218,33 @@ public final class Dataset: @unchecked Sendable {
     public init(directory: String) throws {
         self.directory = directory
         func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
-        guard let mdata = FileManager.default.contents(atPath: path("dataset.json")),
-              let m = (try? JSONSerialization.jsonObject(with: mdata)) as? [String: Any] else {
-            throw CoreError("dataset: cannot read \(path("dataset.json"))")
-        }
+        let m: JSONValue
+        do { m = try JSON.parse(file: path("dataset.json")) } catch let e as CoreError { throw CoreError("dataset: \(e.message)") }
+        guard case .object = m else { throw CoreError("dataset: \(path("dataset.json")) is not a JSON object") }
         func int(_ k: String) throws -> Int {
-            guard let v = m[k] as? Int else { throw CoreError("dataset: \(path("dataset.json")) lacks integer '\(k)'") }
+            guard let v = m[k]?.intValue else { throw CoreError("dataset: \(path("dataset.json")) lacks integer '\(k)'") }
             return v
         }
-        let ann = m["annotator"] as? [String: Any] ?? [:]
+        let seed = try int("seed")
+        guard seed >= 0 else { throw CoreError("dataset: \(path("dataset.json")) has a negative seed \(seed)") }
+        let ann = m["annotator"] ?? .object([])
         manifest = DatasetManifest(pairs: try int("pairs"), prompts: try int("prompts"), candidates: try int("candidates"), ties: try int("ties"),
-                                   imageSize: try int("image_size"), seed: UInt64(try int("seed")), shardSize: try int("shard_size"),
-                                   shards: m["shards"] as? [String] ?? [],
-                                   annotator: AnnotatorConfig(concentration: ann["concentration"] as? Double ?? 0,
-                                                              temperature: ann["temperature"] as? Double ?? 0,
-                                                              tieTolerance: ann["tie_tolerance"] as? Double ?? 0),
-                                   seconds: m["seconds"] as? Double ?? 0)
+                                   imageSize: try int("image_size"), seed: UInt64(seed), shardSize: try int("shard_size"),
+                                   shards: m["shards"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                                   annotator: AnnotatorConfig(concentration: ann["concentration"]?.doubleValue ?? 0,
+                                                              temperature: ann["temperature"]?.doubleValue ?? 0,
+                                                              tieTolerance: ann["tie_tolerance"]?.doubleValue ?? 0),
+                                   seconds: m["seconds"]?.doubleValue ?? 0)
         guard manifest.shards.count == (manifest.pairs + manifest.shardSize - 1) / manifest.shardSize else {
             throw CoreError("dataset: \(path("dataset.json")) lists \(manifest.shards.count) shards for \(manifest.pairs) pairs")
         }
         // prompts
-        guard let ptext = FileManager.default.contents(atPath: path("prompts.jsonl")).flatMap({ String(data: $0, encoding: .utf8) }) else {
-            throw CoreError("dataset: cannot read \(path("prompts.jsonl"))")
-        }
+        let promptFile: MappedFile
+        do { promptFile = try MappedFile(path: path("prompts.jsonl")) } catch let e as CoreError { throw CoreError("dataset: \(e.message)") }
         var ps: [Prompt] = []
-        for (n, l) in ptext.split(separator: "\n").enumerated() {
-            guard let o = (try? JSONSerialization.jsonObject(with: Data(l.utf8))) as? [String: Any], let t = o["text"] as? String else {
-                throw CoreError("dataset: \(path("prompts.jsonl")) line \(n + 1) is not {\"index\", \"text\"}")
+        try JSONL.forEachLine(promptFile.bytes, name: path("prompts.jsonl")) { n, _, o in
+            guard let t = o["text"]?.stringValue else {
+                throw CoreError("dataset: \(path("prompts.jsonl")) line \(n) is not {\"index\", \"text\"}")
             }
             ps.append(try Prompt(parsing: t))
         }

@@ -93,26 +93,39 @@ struct BenchCommand: ParsableCommand {
         case ran(TorchFigures)
     }
 
-    struct TorchFigures: Decodable {
+    /// What `bench/torch_reference.py` prints (one JSON object), read with the project's JSON parser.
+    struct TorchFigures {
         let torchVersion: String
         let threads: Int
         let peakRSSMB: Double?
         let parameters: Int?
         let results: [TorchResult]
-        enum CodingKeys: String, CodingKey {
-            case torchVersion = "torch_version", threads, peakRSSMB = "peak_rss_mb", parameters, results
+
+        init(json text: String) throws {
+            let v = try JSON.parse(text, name: "the script's output")
+            func need<T>(_ x: T?, _ key: String, _ type: String) throws -> T {
+                guard let x else { throw CoreError("key '\(key)' missing or not \(type)") }
+                return x
+            }
+            torchVersion = try need(v["torch_version"]?.stringValue, "torch_version", "a string")
+            threads = try need(v["threads"]?.intValue, "threads", "an integer")
+            peakRSSMB = v["peak_rss_mb"]?.doubleValue
+            parameters = v["parameters"]?.intValue
+            results = try need(v["results"]?.arrayValue, "results", "a list").enumerated().map { k, r in
+                TorchResult(name: try need(r["name"]?.stringValue, "results[\(k)].name", "a string"),
+                            milliseconds: try need(r["milliseconds"]?.doubleValue, "results[\(k)].milliseconds", "a number"),
+                            bestMilliseconds: r["best_milliseconds"]?.doubleValue,
+                            gflops: r["gflops"]?.doubleValue, perSecond: r["per_second"]?.doubleValue)
+            }
         }
     }
 
-    struct TorchResult: Decodable {
+    struct TorchResult {
         let name: String
         let milliseconds: Double
         let bestMilliseconds: Double?
         let gflops: Double?
         let perSecond: Double?
-        enum CodingKeys: String, CodingKey {
-            case name, milliseconds, bestMilliseconds = "best_milliseconds", gflops, perSecond = "per_second"
-        }
     }
 
     /// Runs the reference script (building blocks, or with `--model` the whole model) if `python3` can
@@ -128,7 +141,7 @@ struct BenchCommand: ParsableCommand {
         guard r.status == 0 else {
             return .skipped("\(torchScript) failed (exit \(r.status)): \(r.stderr.split(separator: "\n").last ?? "")")
         }
-        do { return .ran(try JSONDecoder().decode(TorchFigures.self, from: Data(r.stdout.utf8))) } catch {
+        do { return .ran(try TorchFigures(json: r.stdout)) } catch {
             return .skipped("\(torchScript) printed output that is not the expected JSON: \(error)")
         }
     }
@@ -345,7 +358,6 @@ struct BenchReport {
             if let p = f.peakRSSMB, let ours = peakRSSMB { t["peak_rss_ratio"] = ours / p }
             o["torch_model"] = t
         }
-        let data = try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+        return try JSON.serialize(any: o)
     }
 }

@@ -1,0 +1,2 @@
+// zlib (deflate, crc32), for PNG encoding.
+#include <zlib.h>
