@@ -9,6 +9,7 @@ import Core
 private func runFresh(_ code: String, out: String, args: [String: Any] = [:]) throws -> [Any?] {
     let lua = LuaState(run: RunContext(outputDirectory: out), bindings: Bindings.all)
     try lua.setField("args", args)
+    lua.commandSettings = CommandSettings(raw: args.map { ($0.key, "\($0.value)") })
     try lua.guardGlobals()
     return try lua.runString(code, name: "@stages.lua")
 }

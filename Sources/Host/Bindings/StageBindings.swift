@@ -93,7 +93,7 @@ private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, setting
     let key: String
     do { key = try StageKey.key(name: name, settings: settings, inputs: inputs) } catch let e as CoreError { throw args.error(1, e.message) }
     var root = try o.string("cache")
-    if root == nil, let a = try? args.lua.field("args") as? [String: Any], let c = a["cache"] as? String { root = c }
+    if root == nil { root = try args.lua.commandSettings?.builtIn("cache") }
     var base = root ?? "cache"
     if !base.hasPrefix("/") { base = FileManager.default.currentDirectoryPath + "/" + base }
     let short = String(key.prefix(16))

@@ -13,6 +13,8 @@ public final class LuaState {
     /// The run this state belongs to (output directory, recorded outputs).
     public var run: RunContext
     public private(set) var isOpen = true
+    /// The recipe run's `--set` values for `semidpo.settings` (nil outside `semidpo run`).
+    public var commandSettings: CommandSettings?
 
     private static let hostKey = "semidpo.host"
 
