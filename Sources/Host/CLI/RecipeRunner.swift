@@ -72,6 +72,9 @@ enum RecipeRunner {
             let blas = BLASRuntime.status ?? BLASRuntime.currentStatus()
             try lua.setField("blas", ["core": blas.core, "threads": BLASRuntime.threads,
                                       "check": blas.checkPassed ? "passed" : "failed"] as [String: Any])
+            if let lib = libraryDirectory(near: o.recipe) {
+                try lua.runString("package.path = ... .. '/?.lua;' .. ... .. '/?/init.lua;' .. package.path", name: "=package.path", arguments: [lib])
+            }
             try lua.guardGlobals()
             try lua.runFile(o.recipe)
             if o.helpSettings {
@@ -113,6 +116,18 @@ enum RecipeRunner {
         }
         if status != 0 && manifest.error?.kind != .syntax { errors("semidpo: run failed; manifest: \(outDir)/manifest.yaml") }
         return status
+    }
+
+    /// The recipe library for `require`: `lib/` beside the recipe, else `lib/` in the recipe's parent
+    /// directory (recipes/tables/table1.lua → recipes/lib), absolute; nil if neither exists.
+    static func libraryDirectory(near recipe: String) -> String? {
+        let dir = URL(fileURLWithPath: recipe).standardizedFileURL.deletingLastPathComponent()
+        for d in [dir, dir.deletingLastPathComponent()] {
+            var isDir: ObjCBool = false
+            let lib = d.appendingPathComponent("lib").path
+            if FileManager.default.fileExists(atPath: lib, isDirectory: &isDir), isDir.boolValue { return lib }
+        }
+        return nil
     }
 
     /// `--out`, or `runs/<stem>-<YYYYmmdd-HHMMSS>` (with `-2`, `-3`, … if taken); created.
