@@ -86,11 +86,12 @@ end
             local anchors = {50, 150, 250, 350, 450, 550, 650, 750, 850, 950}
             local batches = 0
             local conf = dpo.confidence{model = model, reference = ref, pairs = noisy, beta = 200, batch_size = 4,
-                                        seed = 5, on_batch = function(done, total) batches = batches + 1 end}
+                                        seed = 5, on_progress = function(done, total) batches = batches + 1 end}
             local acc = dpo.confidence{model = model, reference = ref, pairs = test, beta = 200}:accuracy()
             local labels = {}
-            for _, row in ipairs(conf:values()) do
-              for _, z in ipairs(row) do labels[#labels + 1] = (z > 0) and 1 or -1 end
+            for i, row in ipairs(conf:values()) do
+              labels[i] = {}
+              for j, z in ipairs(row) do labels[i][j] = (z > 0) and 1 or -1 end
             end
             local pseudo = dpo.labels{anchors = conf:anchors(), labels = labels}
             local model1 = semidpo.tiny.copy(model)
@@ -152,7 +153,7 @@ end
         #expect(m3?.contains("'nope' is not one of sigmoid") == true, "\(m3 ?? "")")
         let m4 = message("local m = semidpo.tiny.model(1); dpo.train{policy = m, reference = m, pairs = toy(2, 0)}")
         #expect(m4?.contains("frozen copy") == true, "\(m4 ?? "")")
-        let m5 = message("dpo.labels{anchors = {50}, labels = {2}}")
+        let m5 = message("dpo.labels{anchors = {50}, labels = {{2}}}")
         #expect(m5?.contains("not -1, 0 or 1") == true, "\(m5 ?? "")")
         let m6 = message("dpo.train{policy = semidpo.tiny.model(1), objective = 'sft', stepz = 3}")
         #expect(m6?.contains("stepz") == true, "\(m6 ?? "")")
