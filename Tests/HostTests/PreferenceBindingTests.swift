@@ -133,10 +133,13 @@ end
             local p = toy(5, 10)
             local s = p:subset({14, 11})
             local ok, err = pcall(p.subset, p, {99})
-            return s:count(), s:ids()[1], s:ids()[2], err
+            local ok2, err2 = pcall(p.truth, p)
+            assert(tostring(p):match("^Pairs%(5 pairs"), tostring(p))
+            return s:count(), s:ids()[1], s:ids()[2], err, err2
             """, name: "@subset.lua")
         #expect(r[0] as? Int == 2 && r[1] as? Int == 14 && r[2] as? Int == 11)
         #expect((r[3] as? String)?.contains("no pair with id 99 in this set of 5") == true, "\(r[3] ?? "")")
+        #expect((r[4] as? String)?.contains("truth needs pairs of a world dataset") == true, "\(r[4] ?? "")")
     }
 
     @Test func badArgumentsReadLikeLua() throws {

@@ -3,16 +3,6 @@
 import Core
 import Foundation
 
-extension InMemoryPairs: LuaObject {
-    public static let luaTypeName = "Pairs"
-    public static let luaMethods: [LuaFunction] = [
-        LuaFunction("count", pairs_count),
-        LuaFunction("ids", pairs_ids),
-        LuaFunction("subset", pairs_subset),
-    ]
-    public var luaDescription: String { "Pairs(\(count) pairs of \(imageShape.map(String.init).joined(separator: "×")))" }
-}
-
 /// Per-anchor labels as a Lua object (Core's `AnchorLabels` is a value type): rows aligned to a pair
 /// set, the ids of those rows when known, and the id-keyed labels they came from (a selection or a
 /// label file) — what `past` and `labels:write` use.
@@ -98,35 +88,9 @@ private func dpo_pairs(_ L: OpaquePointer?) -> Int32 {
         }
         let ids = try o.numbers("ids")?.map { Int64($0) }
         let full = [n] + shape
-        try args.push(try InMemoryPairs(winners: Tensor(shape: full, data: w.map(Float.init)),
-                                        losers: Tensor(shape: full, data: l.map(Float.init)),
-                                        tokens: TokenBatch(ids: tokens, batch: n, length: length), ids: ids))
-        return 1
-    }
-}
-
-private func pairs_count(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "count") { args in try args.push(try args.this(InMemoryPairs.self).count); return 1 }
-}
-
-private func pairs_ids(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "ids") { args in try args.push(try args.this(InMemoryPairs.self).ids.map { Int($0) }); return 1 }
-}
-
-/// `pairs:subset(ids) -> Pairs`: the pairs with these ids (as `pairs:ids()` lists them), in the given
-/// order — the same contract as a world dataset's `pairs:subset(ids)`.
-private func pairs_subset(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "subset") { args in
-        let p = try args.this(InMemoryPairs.self)
-        var rowOf: [Int64: Int] = [:]
-        for (row, id) in p.ids.enumerated() where rowOf.updateValue(row, forKey: id) != nil {
-            throw args.error(1, "pair id \(id) appears twice in this set; subset needs unique ids")
-        }
-        let rows = try args.integers(2).map { id in
-            guard let row = rowOf[Int64(id)] else { throw args.error(2, "no pair with id \(id) in this set of \(p.count)") }
-            return row
-        }
-        try args.push(try p.subset(rows))
+        try args.push(PairsObject(try InMemoryPairs(winners: Tensor(shape: full, data: w.map(Float.init)),
+                                                    losers: Tensor(shape: full, data: l.map(Float.init)),
+                                                    tokens: TokenBatch(ids: tokens, batch: n, length: length), ids: ids)))
         return 1
     }
 }
