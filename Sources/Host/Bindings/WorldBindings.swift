@@ -49,12 +49,12 @@ private func world_vocabulary(_ L: OpaquePointer?) -> Int32 {
     }
 }
 
-/// `semidpo.world.suites{seed = 0, size = 500} -> {pickapic = {...}, hpsv2 = {...}, parti = {...},
+/// `semidpo.world.suites{world_seed = 0, size = 500} -> {pickapic = {...}, hpsv2 = {...}, parti = {...},
 /// geneval = {{text = , category = }, ...}}`: the evaluation prompt suites.
 private func world_suites(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "suites") { args in
-        let o = try args.options(1, allowed: ["seed", "size"])
-        let seed = try o.integer("seed", default: 0)
+        let o = try args.options(1, allowed: ["world_seed", "size"])
+        let seed = try o.integer("world_seed", default: 0)
         let size = try o.integer("size", default: 500)
         guard size >= 1 else { throw args.error(1, "option 'size': expected ≥ 1, got \(size)") }
         let s = PromptSuites(seed: UInt64(seed), suiteSize: size)

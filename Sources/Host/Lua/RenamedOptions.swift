@@ -9,6 +9,7 @@ public let renamedOptions: [String: String] = [
     "test": "test_fraction",
     "count": "limit",
     "prompts": "suite",
+    "seed": "world_seed",          // semidpo.world.suites: the benchmark's suites, not the run's randomness
 ]
 
 extension LuaArgs {
