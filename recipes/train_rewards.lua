@@ -4,6 +4,7 @@
 local semidpo = require "semidpo"
 local args = semidpo.settings{
   steps = 2000,                              -- training steps of each member
+  batch_size = 64,
   pairs = 20000,                             -- pairs of the reward models' own world dataset
   data_seed = 100,                           -- its world seed (no other recipe uses it)
   dir = semidpo.optional("string"),          -- dataset directory (default data/rewards-<pairs>-seed<data_seed>)
@@ -37,14 +38,14 @@ local members = {
 local ds = semidpo.world.dataset{ dir = dir, pairs = pairs_n, seed = data_seed }
 print(tostring(ds))
 
-local record = { recipe = "recipes/train_rewards.lua", seed = semidpo.seed, steps = steps, batch_size = 64,
+local record = { recipe = "recipes/train_rewards.lua", seed = semidpo.seed, steps = steps, batch_size = args.batch_size,
                  dataset = dir, dataset_seed = data_seed, pairs = pairs_n, members = {} }
 local total = 0
 for i, m in ipairs(members) do
   local model = semidpo.reward.new{ name = m.name, uses_prompt = m.uses_prompt, seed = semidpo.seed * 100 + i }
   local t0 = semidpo.clock()
   local r = semidpo.reward.train(model, ds, {
-    rater = m.rater, steps = steps, batch_size = 64, learning_rate = 3e-3, seed = semidpo.seed * 100 + i,
+    rater = m.rater, steps = steps, batch_size = args.batch_size, learning_rate = 3e-3, seed = semidpo.seed * 100 + i,
     on_step = function(step, loss)
       if step % 500 == 0 then print(string.format("  %s step %d loss %.4f", m.name, step, loss)) end
     end,

@@ -126,7 +126,7 @@ private func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLoc
                                                       "checkpoint_every=1", "ship=raw", "eval_count=2", "eval_steps=1", "grid_steps=1"])
         for f in ["base_report.md", "base_report.yaml", "base_samples.png", "pretrain.csv"] { parses(pre + "/" + f) }
         // 101 steps: reward training's warm-up is 100 steps and must be shorter than the run.
-        let rewards = try runShipped("train_rewards.lua", ["steps=101", "pairs=12", "dir=\(w.root)/data/rewards", "models=\(w.root)/rewards"])
+        let rewards = try runShipped("train_rewards.lua", ["steps=101", "batch_size=2", "pairs=12", "dir=\(w.root)/data/rewards", "models=\(w.root)/rewards"])
         for m in ["clip", "aesthetic", "hps", "imagereward", "pickscore"] { parses(w.root + "/rewards/\(m).safetensors") }
         parses(w.root + "/rewards/manifest.yaml")
         _ = rewards
