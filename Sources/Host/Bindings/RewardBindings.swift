@@ -338,47 +338,10 @@ private func committee_partition(_ L: OpaquePointer?) -> Int32 {
         let c = try args.this(Committee.self)
         let ds = try args.object(2, Dataset.self)
         let o = try args.options(3, allowed: scoringOptions + ["rule", "k", "tie_tolerance", "test_fraction", "seed"])
-        let tolerance = try o.number("tie_tolerance", default: defaultTieTolerance)
-        if !(tolerance >= 0) { throw args.error(3, "option 'tie_tolerance': must be ≥ 0 (got \(tolerance))") }
-        let test = try o.number("test_fraction", default: 0.02)
-        if !(test >= 0) || !test.isFinite { throw args.error(3, "option 'test_fraction': must be a fraction in [0, 1) or a count ≥ 1 (got \(test))") }
-        let seed = try o.integer("seed") ?? args.runSeed
-        if seed < 0 { throw args.error(3, "option 'seed': must be ≥ 0 (got \(seed))") }
-        let rule: ConsensusRule
-        let ruleValue = o.values["rule"]
-        if let f = ruleValue as? LuaRef {
-            if o.has("k") { throw args.error(3, "option 'k' applies only to rule = \"k_of_n\"") }
-            if o.has("tie_tolerance") { throw args.error(3, "option 'tie_tolerance' applies only to the built-in rules (a function rule sees the raw scores)") }
-            let names = c.names.map(scoreKey)
-            let L = args.L
-            rule = .custom { pair in
-                let result: [Any?]
-                do { result = try f.call([RulePair(pair: pair, names: names)], results: 1, on: L) } catch let e as LuaError {
-                    throw LuaError(kind: e.kind, message: e.message + " (in the rule function, pair idx \(pair.id))", traceback: e.traceback)
-                }
-                guard let verdict = result.first as? Bool else {
-                    let got = result.first.flatMap { $0 }.map(LuaOptions.luaTypeName(of:)) ?? "nil"
-                    throw CoreError("the rule function must return a boolean (true = clean), got \(got) for pair idx \(pair.id)")
-                }
-                return verdict
-            }
-        } else if let name = ruleValue as? String ?? (ruleValue == nil ? "unanimous" : nil) {
-            switch name {
-            case "unanimous":
-                if o.has("k") { throw args.error(3, "option 'k' applies only to rule = \"k_of_n\"") }
-                rule = .unanimous(tieTolerance: tolerance)
-            case "k_of_n":
-                guard let k = try o.integer("k") else { throw args.error(3, "rule \"k_of_n\" needs option 'k' (how many members must agree)") }
-                guard k >= 1 && k <= c.members.count else { throw args.error(3, "option 'k': must be in 1…\(c.members.count) (got \(k))") }
-                rule = .kOfN(k: k, tieTolerance: tolerance)
-            default:
-                throw args.error(3, "option 'rule': unknown rule \"\(name)\"; expected \"unanimous\", \"k_of_n\" or a function")
-            }
-        } else {
-            throw args.error(3, "option 'rule': expected string or function, got \(LuaOptions.luaTypeName(of: ruleValue!))")
-        }
+        let options = try PartitionOptions(o, args, index: 3, names: { c.names.map(scoreKey) })
+        let rule = options.rule
         let table = try scoreWith(args, 3, o, c, ds)
-        let split = try table.partition(rule: rule, testFraction: test, seed: UInt64(seed))
+        let split = try table.partition(rule: rule, testFraction: options.testFraction, seed: options.seed)
         let report = try partitionTruthReport(dataset: ds, split: split, rule: rule.description, members: c.names)
         try args.push(PartitionObject(dataset: ds, split: split, report: report))
         return 1
