@@ -227,6 +227,6 @@ let selectTestConfidence = """
         #expect(try text(dir + "/bench/labels.json") == #"{"10": {"timestep_50": 1, "timestep_150": -1}, "12": {"timestep_50": 0, "timestep_150": -1}, "13": {"timestep_50": 0, "timestep_150": 1}, "14": {"timestep_50": -1, "timestep_150": 0}}"#)
         let (bad, err) = runRecipe("bench_select.lua", ["confidence=\(dir)/conf.jsonl", "values=50,x"], out: dir + "/bench2")
         #expect(bad == 1)
-        #expect(err.contains("bench_select.lua:19: --set values: not a number: x"))
+        #expect(err.contains("bench_select.lua:8: setting 'values' expects a list of numbers, got '50,x'"), "\(err)")
     }
 }

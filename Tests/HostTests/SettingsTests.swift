@@ -110,6 +110,34 @@ local S = semidpo.settings{ steps = 200, lr = 2e-5, name = "x", flag = false, co
         #expect(text.contains("  steps           integer           200\n"), "\(text)")
     }
 
+    /// --help-settings shows each setting's trailing comment (YAML `#`, Lua `--`) as its meaning.
+    @Test func helpSettingsShowsComments() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "steps: 10            # training steps\nguard:               # the guard\n  floor: 0.7         # accuracy floor\nplain: 1\n"
+            .write(toFile: dir + "/s.yaml", atomically: true, encoding: .utf8)
+        let yaml = settingComments(path: dir + "/s.yaml", fromLine: 1, yaml: true)
+        #expect(yaml == ["steps": "training steps", "guard": "the guard", "guard.floor": "accuracy floor"])
+        try """
+            local x = 1 -- not a setting
+            local S = semidpo.settings{ seed_like = 3,  -- on the call's line
+              lr = 2e-5,                -- learning rate
+              guard = { floor = 0.7 },  -- the guard
+              bare = true,
+            }
+            local after = 2 -- after the call
+            """.write(toFile: dir + "/r.lua", atomically: true, encoding: .utf8)
+        let lua = settingComments(path: dir + "/r.lua", fromLine: 2, yaml: false)
+        #expect(lua == ["lr": "learning rate", "guard": "the guard"])
+        let lua2 = LuaState(run: RunContext(outputDirectory: dir))
+        lua2.commandSettings = CommandSettings(helpOnly: true)
+        #expect(throws: LuaError.self) { try lua2.runFile(dir + "/r.lua") }
+        let text = try #require(lua2.commandSettings?.helpText)
+        #expect(text.contains("  lr           number   2e-05    learning rate\n"), "\(text)")
+        #expect(text.contains("  guard.floor  number   0.7      the guard\n"), "\(text)")
+        #expect(text.contains("  bare         boolean  true\n"), "\(text)")
+    }
+
     @Test func setWithoutDeclarationFailsUnlessArgsAreRead() throws {
         let (status, errs, _) = try run("semidpo.write_text('x.txt', 'x')\n", ["steps=5"])
         #expect(status == 1)

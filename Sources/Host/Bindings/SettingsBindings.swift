@@ -103,14 +103,21 @@ private func settings_declare(_ L: OpaquePointer?) -> Int32 {
         }
         let defaults: Any
         let source: String
+        var notes: [String: String] = [:]
         if lua_type(args.L, 1) == LUA_TSTRING {
             let path = try args.string(1)
             guard FileManager.default.fileExists(atPath: path) else { throw args.error(1, "settings file '\(path)' not found") }
             defaults = try settingsValue(YAML.load(path: path), path: path)
             source = path
+            notes = settingComments(path: path, fromLine: 1, yaml: true)
         } else if lua_type(args.L, 1) == LUA_TTABLE {
             defaults = try args.value(1) as Any
             source = "the recipe"
+            var ar = lua_Debug()
+            if lua_getstack(args.L, 1, &ar) != 0, lua_getinfo(args.L, "Sl", &ar) != 0, ar.currentline > 0,
+               let src = ar.source.map({ String(cString: $0) }), src.hasPrefix("@") {
+                notes = settingComments(path: String(src.dropFirst()), fromLine: Int(ar.currentline), yaml: false)
+            }
         } else {
             throw args.typeError(1, "table of defaults or YAML file path")
         }
@@ -122,7 +129,7 @@ private func settings_declare(_ L: OpaquePointer?) -> Int32 {
         shim_pop(args.L, 1)
 
         if command.helpOnly {
-            let text = helpListing(declared, source: source)
+            let text = helpListing(declared, source: source, notes: notes)
             command.helpText = text
             print(text, terminator: "")
             fflush(stdout)
@@ -288,12 +295,19 @@ private func display(_ v: Any?) -> String {
     }
 }
 
-private func helpListing(_ declared: [SettingDeclaration], source: String) -> String {
+private func helpListing(_ declared: [SettingDeclaration], source: String, notes: [String: String] = [:]) -> String {
     var s = "Settings declared by \(source) (override with --set KEY=VALUE; lists as comma-separated values):\n"
     let w = max(4, declared.map(\.key.count).max() ?? 0), tw = max(4, declared.map(\.kind.name.count).max() ?? 0)
+    let values = declared.map { display($0.value) }
+    let vw = min(40, max(7, values.map(\.count).max() ?? 0))
     func pad(_ t: String, _ n: Int) -> String { t + String(repeating: " ", count: max(0, n - t.count)) }
-    s += "  " + pad("key", w) + "  " + pad("type", tw) + "  default\n"
-    for d in declared { s += "  " + pad(d.key, w) + "  " + pad(d.kind.name, tw) + "  " + display(d.value) + "\n" }
+    s += "  " + pad("key", w) + "  " + pad("type", tw) + "  " + pad("default", vw) + "  meaning\n"
+    for (d, v) in zip(declared, values) {
+        let parts = d.key.split(separator: ".").map(String.init)
+        let note = notes[d.key] ?? notes[parts.last!] ?? (parts.count > 1 ? notes[parts[0]] : nil)
+        let line = "  " + pad(d.key, w) + "  " + pad(d.kind.name, tw) + "  " + (note == nil ? v : pad(v, vw) + "  " + note!)
+        s += line + "\n"
+    }
     s += "Always accepted: cache (string) — the root directory of semidpo.stage's cache (default cache/).\n"
     return s
 }
@@ -358,4 +372,40 @@ private func settings_index(_ L: OpaquePointer?) -> Int32 {
         // stack: t, key
         throw CoreError(unknownSettingMessage(prefix + key, all))
     }
+}
+
+/// The trailing comments of a declaration, for `--help-settings` only: `key: value  # text` lines of a YAML
+/// file (nesting by indentation → `group.key`), or `key = value, -- text` lines of a Lua table from the
+/// `semidpo.settings` call's line to its closing brace. A heuristic over the text: a setting whose line
+/// has no comment is listed without one.
+func settingComments(path: String, fromLine: Int, yaml: Bool) -> [String: String] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+    var notes: [String: String] = [:]
+    var stack: [(indent: Int, key: String)] = []   // YAML: the enclosing keys
+    var depth = 0                                   // Lua: brace depth since the call's line
+    for (n, line) in text.components(separatedBy: "\n").enumerated().dropFirst(max(0, fromLine - 1)) {
+        let indent = line.prefix { $0 == " " }.count
+        let body = line.dropFirst(indent)
+        let key = String(body.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" })
+        let afterKey = body.dropFirst(key.count).drop { $0 == " " }
+        var full = key, marker = " #"
+        if yaml {
+            if body.isEmpty || body.hasPrefix("#") { continue }
+            while let last = stack.last, last.indent >= indent { stack.removeLast() }
+            guard !key.isEmpty, afterKey.first == ":" else { continue }
+            full = (stack.map(\.key) + [key]).joined(separator: ".")
+            stack.append((indent, key))
+        } else {
+            if n + 1 > fromLine && depth <= 0 { break }
+            let code = line.components(separatedBy: "--")[0]
+            depth += code.filter { $0 == "{" }.count - code.filter { $0 == "}" }.count
+            guard !key.isEmpty, afterKey.first == "=" else { continue }
+            marker = "--"
+        }
+        if let r = line.range(of: marker) {
+            let note = line[r.upperBound...].trimmingCharacters(in: .whitespaces)
+            if !note.isEmpty && notes[full] == nil { notes[full] = note }
+        }
+    }
+    return notes
 }
