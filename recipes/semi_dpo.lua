@@ -28,7 +28,7 @@ local S = semidpo.settings{
   steps0 = 200,                -- iteration 0 steps (clean pairs only)
   steps = 200,                 -- steps of each later iteration
   warmup = 30,
-  percentile = 80,             -- starting threshold per anchor
+  percentile = 80.0,           -- starting threshold per anchor (a percentile of |z|)
   guard = { floor = 0.70, raise_to = 90.0 },  -- accuracy guard: anchors below `floor` use percentile `raise_to`
   unlabeled_weight = 1.0,
   reference = "previous",      -- "previous" (the paper's SD1.5 runs) or "base"

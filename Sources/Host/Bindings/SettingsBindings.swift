@@ -102,7 +102,7 @@ private func settings_declare(_ L: OpaquePointer?) -> Int32 {
             throw CoreError("semidpo.settings was already called (\(command.declaredAt)); declare every setting in one call")
         }
         let defaults: Any
-        let source: String
+        var source: String
         var notes: [String: String] = [:]
         if lua_type(args.L, 1) == LUA_TSTRING {
             let path = try args.string(1)
@@ -117,6 +117,7 @@ private func settings_declare(_ L: OpaquePointer?) -> Int32 {
             if lua_getstack(args.L, 1, &ar) != 0, lua_getinfo(args.L, "Sl", &ar) != 0, ar.currentline > 0,
                let src = ar.source.map({ String(cString: $0) }), src.hasPrefix("@") {
                 notes = settingComments(path: String(src.dropFirst()), fromLine: Int(ar.currentline), yaml: false)
+                source = "\(src.dropFirst()):\(ar.currentline)"
             }
         } else {
             throw args.typeError(1, "table of defaults or YAML file path")
