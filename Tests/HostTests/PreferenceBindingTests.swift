@@ -158,6 +158,8 @@ end
         #expect(m4?.contains("frozen copy") == true, "\(m4 ?? "")")
         let m5 = message("dpo.labels{anchors = {50}, labels = {{2}}}")
         #expect(m5?.contains("not -1, 0 or 1") == true, "\(m5 ?? "")")
+        let m7 = message("local m = semidpo.tiny.model(1); dpo.confidence{model = m, reference = m, pairs = toy(2, 0), on_batch = print}")
+        #expect(m7?.contains("option 'on_batch' was renamed to 'on_progress'") == true, "\(m7 ?? "")")
         let m6 = message("dpo.train{policy = semidpo.tiny.model(1), objective = 'sft', stepz = 3}")
         #expect(m6?.contains("stepz") == true, "\(m6 ?? "")")
     }

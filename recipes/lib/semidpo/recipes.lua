@@ -121,8 +121,8 @@ local function summary_outputs(s)
   return { steps = s.steps, mean_loss_last_tenth = s.mean_loss_last_tenth, mean_accuracy_last_tenth = s.mean_accuracy_last_tenth }
 end
 
---- Training steps of the baselines: `c.baseline_steps` when set, otherwise `c.steps` (one Semi-DPO iteration's).
-function R.baseline_steps(c) return c.baseline_steps or c.steps end
+--- Training steps of the baselines: `c.baseline_steps` when set and > 0, otherwise `c.steps` (one Semi-DPO iteration's).
+function R.baseline_steps(c) return (c.baseline_steps or 0) > 0 and c.baseline_steps or c.steps end
 
 --- Stage `dpo` or `kto`: Diffusion-DPO / Diffusion-KTO on every pair with its human label, from the base
 --- model `c.base` against itself.
