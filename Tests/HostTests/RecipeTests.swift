@@ -108,7 +108,10 @@ private func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLoc
         for f in ["tables.json", "figure3.png", "audit_partition.md", "audit_pseudo_labels.md", "audit_pseudo_labels_per_anchor.csv"] {
             parses(out + "/" + f)
         }
+        let stages = { try FileManager.default.subpathsOfDirectory(atPath: "\(self.w.root)/cache-paper").filter { $0.hasSuffix("stage.yaml") }.sorted() }
+        let before = try stages()
         let table4 = try runShipped("tables/table4.lua", settings)
+        #expect(try stages() == before, "tables/table4.lua loads paper.lua's stages (same keys) instead of computing new ones")
         #expect(try String(contentsOfFile: table4 + "/table4.csv", encoding: .utf8) == String(contentsOfFile: out + "/table4.csv", encoding: .utf8))
     }
 

@@ -95,9 +95,9 @@ private func settings_optional(_ L: OpaquePointer?) -> Int32 {
 private func settings_declare(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "settings") { args in
         let lua = try args.lua
-        guard let command = lua.commandSettings else {
-            throw CoreError("semidpo.settings needs a recipe run (semidpo run)")
-        }
+        // Outside `semidpo run` (a state made by Swift code): no --set values.
+        let command = lua.commandSettings ?? CommandSettings()
+        lua.commandSettings = command
         if command.declared != nil {
             throw CoreError("semidpo.settings was already called (\(command.declaredAt)); declare every setting in one call")
         }
