@@ -3,13 +3,19 @@
 --
 --   semidpo run recipes/bench_partition.lua --set scores=/tmp/tab_scores.jsonl [--set repeats=3] [--set python=true]
 local semidpo = require "semidpo"
-local args = semidpo.args
+local timing = require "semidpo.timing"
+local args = semidpo.settings{
+  scores = semidpo.optional("string"),   -- required: the per-pair score JSONL (docs/formats.md)
+  repeats = 3,
+  out_dir = "partition",                 -- inside the run directory
+  tie_tolerance = 1e-6,
+  python = false,                        -- also run bench/authors_partition.py and compare the id lists
+}
 
 local scores = args.scores or error("--set scores=PATH is required (the per-pair score JSONL; see docs/formats.md)")
-local repeats = args.repeats or 3
-local out = args.out_dir or "partition"        -- inside the run directory
-local tolerance = args.tie_tolerance or 1e-6
-local timing = dofile(semidpo.recipe_dir .. "/lib/timing.lua")
+local repeats = args.repeats
+local out = args.out_dir
+local tolerance = args.tie_tolerance
 
 -- The Swift stage, `repeats` times; peak RSS over all repetitions after resetting the mark.
 local timed = timing.repeated(repeats, function()

@@ -4,27 +4,25 @@
 --   semidpo run recipes/bench_select.lua --set confidence=/tmp/tab_conf --set test_confidence=/tmp/tab_conf_test \
 --     --set clean=/tmp/tab_part/clean.json [--set past=labels1.json] [--set values=80] [--set python=true]
 local semidpo = require "semidpo"
-local args = semidpo.args
+local timing = require "semidpo.timing"
+local args = semidpo.settings{
+  confidence = semidpo.optional("string"),       -- required: confidence shards (file or directory; docs/formats.md)
+  test_confidence = semidpo.optional("string"),  -- the clean test split's confidences (enables the accuracy guard)
+  clean = semidpo.optional("string"),            -- JSON id list of clean pairs
+  past = semidpo.optional("list"),               -- earlier iterations' label files, later files win: a.json,b.json
+  values = { 80.0 },                             -- one value, or one per anchor: 80,80,90
+  mode = "percentile",                           -- percentile, threshold or top_k
+  repeats = 3,
+  labels = "labels.json",                        -- the label file, inside the run directory
+  python = false,                                -- also run bench/authors_select.py and compare byte for byte
+}
 
 local confidence = args.confidence or error("--set confidence=DIR_OR_FILE is required (confidence shards; see docs/formats.md)")
-local repeats = args.repeats or 3
-local mode = args.mode or "percentile"
-local out = args.labels or "labels.json"       -- inside the run directory
-local timing = dofile(semidpo.recipe_dir .. "/lib/timing.lua")
-
--- `--set values=80` is a number; `--set values=80,80,90` a comma list (one per anchor).
-local values = args.values or 80
-if type(values) == "string" then
-  local list = {}
-  for v in values:gmatch("[^,]+") do list[#list + 1] = tonumber(v) or error("--set values: not a number: " .. v) end
-  values = list
-end
--- `--set past=a.json,b.json`: earlier iterations' labels, later files win.
-local past = nil
-if args.past then
-  past = {}
-  for p in tostring(args.past):gmatch("[^,]+") do past[#past + 1] = p end
-end
+local repeats = args.repeats
+local mode = args.mode
+local out = args.labels
+local values = args.values
+local past = args.past
 
 -- The Swift stage, `repeats` times (default accuracy guard when test_confidence is given).
 local timed = timing.repeated(repeats, function()
@@ -48,7 +46,7 @@ local results = {
 if args.python then
   local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
   local script = semidpo.recipe_dir .. "/../bench/authors_select.py"
-  local vals = type(values) == "table" and values or { values }
+  local vals = values
   local parts = { "python3", q(script), "--confidence", q(confidence), "--mode", mode, "--values" }
   for _, v in ipairs(vals) do parts[#parts + 1] = tostring(v) end
   if past then parts[#parts + 1] = "--past"; for _, p in ipairs(past) do parts[#parts + 1] = q(p) end end

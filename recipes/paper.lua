@@ -1,11 +1,11 @@
 -- The paper's experiments on the synthetic world, end to end: Tables 1–7, the Figure-3 sample grid and the
 -- label-noise audit, into one run directory (table*.md/.csv, one tables.json, figure3.png, audit*.md/.csv).
--- Every trained model and every evaluation is a cached stage (recipes/lib/paper_stages.lua, `semidpo.stage`):
+-- Every trained model and every evaluation is a cached stage (recipes/lib/semidpo/recipes.lua, `semidpo.stage`):
 -- a second run, or recipes/tables/table*.lua, loads them; an interrupted run resumes at the first
--- unfinished stage. Settings: recipes/paper.yaml (estimated time per stage at its end), or --set.
+-- unfinished stage. Settings: recipes/paper.yaml (estimated time per stage at its end), or --set (--help-settings lists them).
 --   semidpo run recipes/paper.lua --threads 2 [--set cache=DIR] [--set pairs=300 --set steps=4 …]
 local semidpo = require "semidpo"
-local P = dofile(semidpo.recipe_dir .. "/lib/paper_stages.lua")
+local P = require "semidpo.paper"
 local c = P.config()
 print(string.format("semidpo %s — seed %d, %d threads, BLAS %s", semidpo.version, semidpo.seed, semidpo.threads, semidpo.blas.core))
 print(semidpo.yaml.dump{ settings = c })

@@ -5,39 +5,36 @@
 -- (≈ 17 min on the idle 2-core machine, 26 min when shared; docs/results.md "Base model").
 -- install=true copies the shipped weights to models/base.safetensors and the grid to docs/img/.
 local semidpo = require "semidpo"
-local args = semidpo.args
 local diffusion = semidpo.diffusion
 
-local settings = {
-  config = args.config or (semidpo.recipe_dir .. "/configs/unet_film.yaml"),  -- SPEC §4's UNet + scale-shift (FiLM)
-  steps = args.steps or 6500,
-  batch_size = args.batch_size or 32,
-  lr = args.lr or 2e-3,
-  warmup = args.warmup or 100,
-  lr_decay = args.lr_decay or "cosine",
-  ema = args.ema or 0.995,
-  dropout = args.dropout or 0.1,
-  prompts = args.prompts or 20000,       -- distinct training prompts of the world (seed world_seed)
-  single_share = args.single_share or 0.4,  -- share of renders from single-object prompts (the grammar's own
+local settings = semidpo.settings{
+  config = semidpo.recipe_dir .. "/configs/unet_film.yaml",  -- SPEC §4's UNet + scale-shift (FiLM)
+  steps = 6500,
+  batch_size = 32,
+  lr = 2e-3,
+  warmup = 100,
+  schedule = "cosine",
+  ema_decay = 0.995,
+  dropout = 0.1,
+  prompts = 20000,       -- distinct training prompts of the world (seed world_seed)
+  single_share = 0.4,  -- share of renders from single-object prompts (the grammar's own
                                          -- 40%; the distinct-prompt list alone holds only ~11%, see below)
-  alignment_min = args.alignment_min or 0.5,  -- renders' alignment latent ~ U(alignment_min, 1): a mostly-aligned
+  alignment_min = 0.5,  -- renders' alignment latent ~ U(alignment_min, 1): a mostly-aligned
                                          -- web-like mix (0 = the world's U(0, 1)); aesthetics, detail stay U(0, 1)
-  world_seed = args.world_seed or 0,
-  seed = semidpo.seed,                   -- model init, render draws, timesteps, noise, dropout
-  checkpoint_every = args.checkpoint_every or 250,
-  resume = args.resume,                  -- a checkpoint file or directory to continue from
-  loss_weighting = args.loss_weighting or "min_snr",  -- "min_snr" (min-SNR-γ, Hang et al. 2023) or "none" (L_simple)
-  min_snr_gamma = args.min_snr_gamma or 5,
-  ship = args.ship or "ema",             -- which weights to ship: "ema" or "raw" (raw for runs under ~1,000 steps:
+  world_seed = 0,
+  checkpoint_every = 250,
+  resume = semidpo.optional("string"),   -- a checkpoint file or directory to continue from
+  loss_weighting = "min_snr",  -- "min_snr" (min-SNR-γ, Hang et al. 2023) or "none" (L_simple)
+  min_snr_gamma = 5.0,
+  ship = "ema",             -- which weights to ship: "ema" or "raw" (raw for runs under ~1,000 steps:
                                          -- the EMA still holds 0.995^n of the random init)
-  eval_count = args.eval_count or 200,   -- prompts per evaluation suite
-  eval_steps = args.eval_steps or 25,    -- DDIM steps for the evaluation samples
-  guidance = args.guidance or 5,
-  install = args.install == true,
+  eval_count = 200,   -- prompts per evaluation suite
+  eval_steps = 25,    -- DDIM steps for the evaluation samples
+  grid_steps = 50,    -- DDIM steps for the sample grid
+  guidance = 5.0,
+  install = false,
 }
-for k in pairs(args) do
-  if settings[k] == nil and k ~= "install" then error("unknown setting '" .. k .. "'") end
-end
+settings.seed = semidpo.seed                -- model init, render draws, timesteps, noise, dropout
 print(semidpo.inspect(settings))
 
 -- 1. Training prompt mix. `training_prompts(n)` lists n *distinct* texts; single-object texts are few
@@ -65,7 +62,7 @@ local model = diffusion.new{config = settings.config, seed = settings.seed}
 local t0 = semidpo.clock()
 local run = diffusion.pretrain{
   model = model, latents = {alignment = {settings.alignment_min, 1}}, steps = settings.steps, batch_size = settings.batch_size, lr = settings.lr,
-  warmup = settings.warmup, schedule = settings.lr_decay, ema_decay = settings.ema, dropout = settings.dropout,
+  warmup = settings.warmup, schedule = settings.schedule, ema_decay = settings.ema_decay, dropout = settings.dropout,
   prompts = train_prompts, world_seed = settings.world_seed, seed = settings.seed,
   checkpoint_every = settings.checkpoint_every, resume = settings.resume, log = "pretrain",
   loss_weighting = settings.loss_weighting, min_snr_gamma = settings.min_snr_gamma,
@@ -83,7 +80,7 @@ elseif settings.ship ~= "raw" then
 end
 local meta = {
   recipe = "recipes/pretrain_base.lua", seed = settings.seed, steps = run.steps, batch_size = settings.batch_size,
-  lr = settings.lr, ema = settings.ema, weights = settings.ship, prompts = settings.prompts,
+  lr = settings.lr, ema = settings.ema_decay, weights = settings.ship, prompts = settings.prompts,
   single_share = settings.single_share, alignment_min = settings.alignment_min,
   world_seed = settings.world_seed, train_seconds = string.format("%.1f", train_seconds),
   loss_weighting = settings.loss_weighting,
@@ -99,7 +96,7 @@ local grid_prompts = {
 }
 local g0 = semidpo.clock()
 local grid = shipped:grid{prompts = grid_prompts, seeds = {1, 2, 3, 4, 5, 6}, path = "base_samples.png",
-                          steps = 50, guidance = settings.guidance, scale = 4}
+                          steps = settings.grid_steps, guidance = settings.guidance, scale = 4}
 print(string.format("grid %s (%.1f s)", grid, semidpo.clock() - g0))
 
 -- 3. Oracle quality report: model samples vs one mixed-quality render per prompt.
@@ -110,10 +107,9 @@ local suites = {
 local reports = {}
 local e0 = semidpo.clock()
 for _, s in ipairs(suites) do
-  local opts = {prompts = s.name, count = settings.eval_count, world_seed = settings.world_seed, seed = 1}
-  local renders = diffusion.evaluate_renders(opts)
-  opts.model = shipped; opts.steps = settings.eval_steps; opts.guidance = settings.guidance
-  local samples = diffusion.evaluate(opts)
+  local renders = diffusion.evaluate_renders{suite = s.name, limit = settings.eval_count, world_seed = settings.world_seed, seed = 1}
+  local samples = semidpo.eval.run{model = shipped, suite = s.name, limit = settings.eval_count, world_seed = settings.world_seed,
+                                   seed = 1, steps = settings.eval_steps, guidance = settings.guidance}:oracle_report()
   reports[#reports + 1] = {suite = s.name, what = s.what, samples = samples, renders = renders}
   print(string.format("%s: samples overall %.3f (colour %.2f vs chance %.2f, shape %.2f vs chance %.2f); renders overall %.3f",
     s.name, samples.overall, samples.colour_correct, samples.chance_colour, samples.shape_correct,

@@ -5,109 +5,70 @@
 --      implicit DPO logit), its accuracy per anchor is measured on the clean test pairs, thresholds are
 --      set per anchor (80th percentile, raised to the 90th where accuracy < 70%), pseudo-labels are the
 --      signs of z above the thresholds, and the model is retrained on clean + pseudo-labelled pairs.
--- Writes per-iteration logs, the official confidence shards and pseudo-label files, the accuracy-per-anchor
--- table (Table 7), the pseudo-label audit against the world's truth, and the models.
+-- Every iteration is a cached stage of the recipe library (recipes/lib/semidpo/recipes.lua, `R.semi`):
+-- a sweep over a later iteration's settings reuses the finished earlier iterations, and a second run loads
+-- them all. Writes the partition, each iteration's model and official pseudo-label file (copied from its
+-- stage directory, which also holds the confidence shards and training logs), the accuracy-per-anchor
+-- table (Table 7) and the pseudo-label audit against the world's truth.
 --
---   semidpo run recipes/semi_dpo.lua [--set pairs=2000] [--set iterations=2] [--set steps=200] …
+--   semidpo run recipes/semi_dpo.lua [--set pairs=2000] [--set iterations=2] [--set steps=200] …   (--help-settings)
 local semidpo = require "semidpo"
-local A = semidpo.args
+local R = require "semidpo.recipes"
 
-local settings = {
-  data_pairs = A.pairs or 2000,          -- preference pairs drawn from the world
-  iterations = A.iterations or 2,        -- self-training rounds after iteration 0 (the paper: 2)
-  beta = A.beta or 2500,                 -- DPO β ("no ½" convention, docs/method.md)
-  lr = A.lr or 2e-5,
-  batch_size = A.batch_size or 16,
-  steps0 = A.steps0 or 200,              -- iteration 0 steps (clean pairs only)
-  steps = A.steps or 200,                -- steps of each later iteration
-  warmup = A.warmup or 30,
-  percentile = A.percentile or 80,       -- starting threshold per anchor
-  floor = A.floor or 0.70,               -- accuracy guard: anchors below this accuracy …
-  raise_to = A.raise_to or 90,           -- … use this percentile instead
-  unlabeled_weight = A.unlabeled_weight or 1.0,
-  reference = A.reference or "previous", -- "previous" (the paper's SD1.5 runs) or "base"
-  clean_anchor = A.clean_anchor or "all",-- "all" or "thirds" (disjoint thirds per iteration, as the official runs)
-  base = A.base or "models/base.safetensors",
-  members = { "clip", "aesthetic", "hps", "imagereward", "pickscore" },
+local S = semidpo.settings{
+  pairs = 2000,                -- preference pairs drawn from the world (seed = --seed)
+  data_root = "data",          -- the dataset directory: <data_root>/<data_prefix>-<pairs>-seed<seed>
+  data_prefix = "world",
+  test_fraction = 0.02,        -- share of the clean pairs held out (accuracy per anchor, the guard)
+  committee = { "clip", "aesthetic", "hps", "imagereward", "pickscore" },
+  iterations = 2,              -- self-training rounds after iteration 0 (the paper: 2)
+  beta = 2500,                 -- DPO β ("no ½" convention, docs/method.md)
+  lr = 2e-5,
+  batch_size = 16,
+  steps0 = 200,                -- iteration 0 steps (clean pairs only)
+  steps = 200,                 -- steps of each later iteration
+  warmup = 30,
+  percentile = 80.0,           -- starting threshold per anchor (a percentile of |z|)
+  guard = { floor = 0.70, raise_to = 90.0 },  -- accuracy guard: anchors below `floor` use percentile `raise_to`
+  unlabeled_weight = 1.0,
+  reference = "previous",      -- "previous" (the paper's SD1.5 runs) or "base"
+  clean_anchor = "all",        -- "all" or "thirds" (disjoint thirds per iteration, as the official runs)
+  base = "models/base.safetensors",
 }
-print(semidpo.yaml.dump{ settings = settings })
+print(semidpo.yaml.dump{ settings = S })
+local c = {}
+for k, v in pairs(S) do c[k] = v end
+c.seed = semidpo.seed
 
 -- Stage 1: the data and the multi-reward consensus.
-local data = semidpo.world.dataset{ dir = A.data or ("data/world-" .. settings.data_pairs .. "-seed" .. semidpo.seed),
-                                    pairs = settings.data_pairs, seed = semidpo.seed }
-local committee = semidpo.committee.new{ members = settings.members }
-local split = committee:partition(data, { rule = "unanimous", test = 0.02, seed = semidpo.seed })
+local split = R.split(c, c.committee)
 split:write("partition")
 print(split:report().markdown)
-local clean, test, noisy = split:clean(), split:test(), split:noisy()
 
--- The clean anchor set of iteration i: all clean pairs, or the i-th of three disjoint thirds.
-local function clean_anchor(i)
-  if settings.clean_anchor == "all" then return clean end
-  assert(settings.clean_anchor == "thirds", "clean_anchor must be \"all\" or \"thirds\"")
-  local ids, part = clean:ids(), {}
-  local third = i % 3
-  for k, id in ipairs(ids) do
-    if (k - 1) % 3 == third then part[#part + 1] = id end
+-- Stages 2 and 3: iteration 0, then the self-training rounds (each a cached stage).
+local semi = R.semi(c, c.committee, c.iterations)
+local tables = {}
+for i, run in ipairs(semi) do
+  local dir = "iter" .. (i - 1) .. "/"
+  semidpo.copy_file(run.dir .. "/model.safetensors", dir .. "model.safetensors")
+  if i > 1 then
+    semidpo.copy_file(run.dir .. "/pseudo_labels.json", dir .. "pseudo_labels.json")
+    local o = run.outputs
+    local cells = {}
+    for k, a in ipairs(o.anchors) do cells[#cells + 1] = string.format("| t=%d | %.1f |", a, 100 * o.test_accuracy[k]) end
+    tables[#tables + 1] = string.format("**Accuracy per anchor of the iteration-%d model (%d clean test pairs)**\n\n| anchor | accuracy (%%) |\n|---|---|\n%s\n",
+                                        i - 2, o.test_pairs, table.concat(cells, "\n"))
   end
-  return clean:subset(part)
-end
-
-local function train(policy, reference, labelled, extra)
-  local opts = { policy = policy, reference = reference, pairs = labelled, beta = settings.beta, lr = settings.lr,
-                 batch_size = settings.batch_size, warmup = settings.warmup, seed = semidpo.seed }
-  for k, v in pairs(extra) do opts[k] = v end
-  return semidpo.dpo.train(opts)
-end
-
--- Stage 2, iteration 0: DPO on the clean set only.
-local base = semidpo.diffusion.load(settings.base)
-base:freeze()
-local model = base:clone()
-model:unfreeze()             -- a clone keeps the frozen flag of its source
-local reference = base
-train(model, reference, clean_anchor(0), { steps = settings.steps0, log = "iter0/train" })
-model:save("iter0/model.safetensors")
-
-local tables, audits, past = {}, {}, {}
-for i = 1, settings.iterations do
-  local dir = "iter" .. i .. "/"
-  -- The previous model's confidence on the noisy pairs and its accuracy per anchor on the clean test pairs.
-  local conf = semidpo.dpo.confidence{ model = model, reference = reference, pairs = noisy, beta = settings.beta, seed = semidpo.seed + i }
-  local conf_test = semidpo.dpo.confidence{ model = model, reference = reference, pairs = test, beta = settings.beta, seed = semidpo.seed + i }
-  local shards = conf:write(dir .. "confidence")
-  local test_file = conf_test:write(dir .. "test_confidence.jsonl")
-  tables[#tables + 1] = conf_test:accuracy_table(string.format("Accuracy per anchor of the iteration-%d model (clean test pairs)", i - 1))
-
-  -- Dynamic thresholds with the automatic accuracy guard, then pseudo-labels.
-  local selection = semidpo.pseudolabel.select_file{
-    confidence = shards, test_confidence = test_file, mode = "percentile", values = settings.percentile,
-    guard = { floor = settings.floor, raise_to = settings.raise_to }, past = (#past > 0) and past or nil,
-    out = dir .. "pseudo_labels.json" }
-  print(selection.summary)
-  past[#past + 1] = selection.out
-  local pseudo = semidpo.dpo.labels{ file = selection.out, pairs = noisy }
-  audits[#audits + 1] = pseudo
-
-  -- Retrain from the previous model on clean + pseudo-labelled pairs.
-  local next_model = model:clone()
-  next_model:unfreeze()
-  local next_reference = settings.reference == "base" and base or model
-  if next_reference == model then model:freeze() end
-  train(next_model, next_reference, clean_anchor(i), {
-    steps = settings.steps, unlabeled = noisy, pseudo = pseudo, unlabeled_weight = settings.unlabeled_weight,
-    log = dir .. "train" })
-  next_model:save(dir .. "model.safetensors")
-  model, reference = next_model, next_reference
 end
 
 -- The audit no peer can run: pseudo-label accuracy per iteration, anchor and true dimension.
-if #audits > 0 then
-  local audit = semidpo.dpo.audit{ truth = noisy:truth(), labels = audits }
+if #semi > 1 then
+  local noisy = split:noisy()
+  local audit = semidpo.dpo.audit{ truth = noisy:truth(), labels = R.pseudo_labels(semi, noisy) }
   semidpo.write_text("audit.md", audit.markdown)
   semidpo.write_text("audit.csv", audit.csv)
   print(audit.markdown)
 end
-semidpo.write_text("table7.md", table.concat(tables, "\n\n"))
-print(table.concat(tables, "\n\n"))
+semidpo.write_text("table7.md", table.concat(tables, "\n"))
+print(table.concat(tables, "\n"))
 print("Semi-DPO finished; outputs in " .. semidpo.out)

@@ -2,13 +2,20 @@
 -- rater's labels, and writes models/rewards/<name>.safetensors plus models/rewards/manifest.yaml.
 --   semidpo run recipes/train_rewards.lua [--set steps=2000] [--set pairs=20000] [--set models=models/rewards]
 local semidpo = require "semidpo"
-local args = semidpo.args
+local args = semidpo.settings{
+  steps = 2000,                              -- training steps of each member
+  batch_size = 64,
+  pairs = 20000,                             -- pairs of the reward models' own world dataset
+  data_seed = 100,                           -- its world seed (no other recipe uses it)
+  dir = semidpo.optional("string"),          -- dataset directory (default data/rewards-<pairs>-seed<data_seed>)
+  models = semidpo.optional("string"),       -- where the checkpoints go (default models/rewards beside recipes/)
+}
 
-local steps = tonumber(args.steps or 2000)
-local pairs_n = tonumber(args.pairs or 20000)
+local steps = args.steps
+local pairs_n = args.pairs
 -- The reward models' own training world: a seed no other recipe uses, so the committee never
 -- scores pairs it was trained on (the default world is seed 0, Table 6's held-out pairs seed 1).
-local data_seed = tonumber(args.data_seed or 100)
+local data_seed = args.data_seed
 local dir = args.dir or string.format("data/rewards-%d-seed%d", pairs_n, data_seed)
 local models = args.models or (semidpo.recipe_dir .. "/../models/rewards")
 
@@ -31,14 +38,14 @@ local members = {
 local ds = semidpo.world.dataset{ dir = dir, pairs = pairs_n, seed = data_seed }
 print(tostring(ds))
 
-local record = { recipe = "recipes/train_rewards.lua", seed = semidpo.seed, steps = steps, batch_size = 64,
+local record = { recipe = "recipes/train_rewards.lua", seed = semidpo.seed, steps = steps, batch_size = args.batch_size,
                  dataset = dir, dataset_seed = data_seed, pairs = pairs_n, members = {} }
 local total = 0
 for i, m in ipairs(members) do
   local model = semidpo.reward.new{ name = m.name, uses_prompt = m.uses_prompt, seed = semidpo.seed * 100 + i }
   local t0 = semidpo.clock()
   local r = semidpo.reward.train(model, ds, {
-    rater = m.rater, steps = steps, batch_size = 64, lr = 3e-3, seed = semidpo.seed * 100 + i,
+    rater = m.rater, steps = steps, batch_size = args.batch_size, lr = 3e-3, seed = semidpo.seed * 100 + i,
     on_progress = function(step, total, metrics)
       if step % 500 == 0 then print(string.format("  %s step %d loss %.4f", m.name, step, metrics.loss)) end
     end,

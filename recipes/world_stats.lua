@@ -1,11 +1,14 @@
 -- World statistics: builds (or reopens) a preference dataset of the synthetic world and reports how
 -- noisy its holistic labels are against the known per-dimension truth (the paper's section 3.2).
---   semidpo run recipes/world_stats.lua [--set pairs=100000] [--set dir=data/world-100k]
+--   semidpo run recipes/world_stats.lua [--set pairs=100000] [--set dir=data/world-100k]   (--help-settings)
 local semidpo = require "semidpo"
-local args = semidpo.args
+local S = semidpo.settings{
+  pairs = 20000,                   -- pairs drawn from the world (seed = --seed)
+  dir = semidpo.optional("string"),  -- dataset directory (default data/world-<pairs>-seed<seed>)
+}
 
-local pairs_n = args.pairs or 20000
-local dir = args.dir or ("data/world-" .. pairs_n .. "-seed" .. semidpo.seed)
+local pairs_n = S.pairs
+local dir = S.dir or ("data/world-" .. pairs_n .. "-seed" .. semidpo.seed)
 
 local t0 = semidpo.clock()
 local ds = semidpo.world.dataset{ dir = dir, pairs = pairs_n, seed = semidpo.seed }

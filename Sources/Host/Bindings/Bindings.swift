@@ -32,5 +32,6 @@ public enum Bindings {
         EvalBindings.self,
         StatsBindings.self, EvalIntervalBindings.self,
         StageBindings.self,
+        SettingsBindings.self,
     ]
 }

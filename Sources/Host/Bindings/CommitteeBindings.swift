@@ -19,10 +19,10 @@ func inputPath(_ path: String) -> String {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
-private let partitionOptions = ["path", "out", "members", "rule", "k", "tie_tolerance", "test", "seed", "skip_malformed"]
+private let partitionOptions = ["path", "out", "members", "rule", "k", "tie_tolerance", "test_fraction", "seed", "skip_malformed"]
 
 /// `semidpo.committee.partition_scores{ path =, out =, members =?, rule = "unanimous" | "k_of_n" | function(pair),
-/// k =?, tie_tolerance = 1e-6, test = 0.02, seed = 42, skip_malformed = false } -> report`
+/// k =?, tie_tolerance = 1e-6, test_fraction = 0.02, seed = semidpo.seed, skip_malformed = false } -> report`
 ///
 /// Reads the official score JSONL (`path`, relative to the current directory), writes `clean.json`,
 /// `clean_test.json`, `noisy.json` and `stats.yaml` into `out` (relative to the run directory; each
@@ -37,65 +37,76 @@ private func committee_partition_scores(_ L: OpaquePointer?) -> Int32 {
         guard let out = try o.string("out") else { throw args.error(1, "option 'out' is required (a directory for the id lists)") }
         let members = try o.strings("members")
         if let members, members.isEmpty { throw args.error(1, "option 'members': expected at least one member name") }
-        let tolerance = try o.number("tie_tolerance", default: defaultTieTolerance)
-        if !(tolerance >= 0) { throw args.error(1, "option 'tie_tolerance': must be ≥ 0 (got \(tolerance))") }
-        let test = try o.number("test", default: 0.02)
-        if !(test >= 0) || !test.isFinite { throw args.error(1, "option 'test': must be a fraction in [0, 1) or a count ≥ 1 (got \(test))") }
-        let seed = try o.integer("seed", default: 42)
-        if seed < 0 { throw args.error(1, "option 'seed': must be ≥ 0 (got \(seed))") }
         let skip = try o.boolean("skip_malformed", default: false)
-
-        // The rule: a name, or a Lua function (wrapped below, once the member names are known).
-        let rule: ConsensusRule
-        var callback: LuaRef? = nil
-        let ruleValue = o.values["rule"]
-        if let f = ruleValue as? LuaRef {
-            if o.has("k") { throw args.error(1, "option 'k' applies only to rule = \"k_of_n\"") }
-            if o.has("tie_tolerance") { throw args.error(1, "option 'tie_tolerance' applies only to the built-in rules (a function rule sees the raw scores)") }
-            callback = f
-            rule = .custom { _ in false }
-        } else if let name = ruleValue as? String ?? (ruleValue == nil ? "unanimous" : nil) {
-            switch name {
-            case "unanimous":
-                if o.has("k") { throw args.error(1, "option 'k' applies only to rule = \"k_of_n\"") }
-                rule = .unanimous(tieTolerance: tolerance)
-            case "k_of_n":
-                guard let k = try o.integer("k") else { throw args.error(1, "rule \"k_of_n\" needs option 'k' (how many members must agree)") }
-                rule = .kOfN(k: k, tieTolerance: tolerance)
-            default:
-                throw args.error(1, "option 'rule': unknown rule \"\(name)\"; expected \"unanimous\", \"k_of_n\" or a function")
-            }
-        } else {
-            throw args.error(1, "option 'rule': expected string or function, got \(LuaOptions.luaTypeName(of: ruleValue!))")
-        }
-
         let source = inputPath(path)
         let dir = try args.run.resolve(out)
-        var finalRule = rule
-        if let callback {
-            // The member keys the parser will use, to name the scores in the pair table.
-            let names = members?.map(scoreKey) ?? firstLineScoreKeys(source)
-            let L = args.L
-            finalRule = .custom { pair in
-                let table = RulePair(pair: pair, names: names)
-                let result: [Any?]
-                do { result = try callback.call([table], results: 1, on: L) } catch let e as LuaError {
-                    throw LuaError(kind: e.kind, message: e.message + " (in the rule function, pair idx \(pair.id))", traceback: e.traceback)
-                }
-                guard let verdict = result.first as? Bool else {
-                    let got = result.first.flatMap { $0 }.map(LuaOptions.luaTypeName(of:)) ?? "nil"
-                    throw CoreError("the rule function must return a boolean (true = clean), got \(got) for pair idx \(pair.id)")
-                }
-                return verdict
-            }
-        }
+        // The member keys the parser will use, to name the scores in a rule function's pair table.
+        let split = try PartitionOptions(o, args, index: 1, names: { members?.map(scoreKey) ?? firstLineScoreKeys(source) })
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let report = try partitionScores(path: source, out: dir, members: members, rule: finalRule,
-                                         testFraction: test, seed: UInt64(seed), skipMalformed: skip)
+        let report = try partitionScores(path: source, out: dir, members: members, rule: split.rule,
+                                         testFraction: split.testFraction, seed: split.seed, skipMalformed: skip)
         let run = try args.run
         for p in report.outputs { run.recordOutput(p) }
         try args.push(partitionReportTable(report, dir: dir))
         return 1
+    }
+}
+
+/// The consensus options shared by `committee.partition_scores` and `committee:partition` (one parser):
+/// `rule` ("unanimous", "k_of_n" with `k` in 1…members, or a Lua function), `tie_tolerance` (built-in
+/// rules only), `test_fraction`, `seed` (default `semidpo.seed`). `names` gives the members' score keys
+/// (called only for `k_of_n` and a function rule; empty when a score file cannot be read yet).
+struct PartitionOptions {
+    let rule: ConsensusRule
+    let testFraction: Double
+    let seed: UInt64
+
+    init(_ o: LuaOptions, _ args: LuaArgs, index: Int32, names: () throws -> [String]) throws {
+        let tolerance = try o.number("tie_tolerance", default: defaultTieTolerance)
+        if !(tolerance >= 0) { throw args.error(index, "option 'tie_tolerance': must be ≥ 0 (got \(tolerance))") }
+        let test = try o.number("test_fraction", default: 0.02)
+        if !(test >= 0) || !test.isFinite { throw args.error(index, "option 'test_fraction': must be a fraction in [0, 1) or a count ≥ 1 (got \(test))") }
+        let seed = try o.integer("seed") ?? args.runSeed
+        if seed < 0 { throw args.error(index, "option 'seed': must be ≥ 0 (got \(seed))") }
+        testFraction = test
+        self.seed = UInt64(seed)
+        let ruleValue = o.values["rule"]
+        if let f = ruleValue as? LuaRef {
+            if o.has("k") { throw args.error(index, "option 'k' applies only to rule = \"k_of_n\"") }
+            if o.has("tie_tolerance") { throw args.error(index, "option 'tie_tolerance' applies only to the built-in rules (a function rule sees the raw scores)") }
+            rule = luaConsensusRule(f, names: try names(), on: args.L)
+        } else if let name = ruleValue as? String ?? (ruleValue == nil ? "unanimous" : nil) {
+            switch name {
+            case "unanimous":
+                if o.has("k") { throw args.error(index, "option 'k' applies only to rule = \"k_of_n\"") }
+                rule = .unanimous(tieTolerance: tolerance)
+            case "k_of_n":
+                guard let k = try o.integer("k") else { throw args.error(index, "rule \"k_of_n\" needs option 'k' (how many members must agree)") }
+                let n = try names().count      // 0: the file is unreadable, and its reader says so
+                guard k >= 1 && (n == 0 || k <= n) else { throw args.error(index, "option 'k': must be in 1…\(n) (got \(k))") }
+                rule = .kOfN(k: k, tieTolerance: tolerance)
+            default:
+                throw args.error(index, "option 'rule': unknown rule \"\(name)\"; expected \"unanimous\", \"k_of_n\" or a function")
+            }
+        } else {
+            throw args.error(index, "option 'rule': expected string or function, got \(LuaOptions.luaTypeName(of: ruleValue!))")
+        }
+    }
+}
+
+/// A Lua rule function as a consensus rule: called per pair with `RulePair`'s table; must return a
+/// boolean (true = clean). An error inside it keeps its own line, with the pair's idx appended.
+func luaConsensusRule(_ f: LuaRef, names: [String], on L: OpaquePointer) -> ConsensusRule {
+    .custom { pair in
+        let result: [Any?]
+        do { result = try f.call([RulePair(pair: pair, names: names)], results: 1, on: L) } catch let e as LuaError {
+            throw LuaError(kind: e.kind, message: e.message + " (in the rule function, pair idx \(pair.id))", traceback: e.traceback)
+        }
+        guard let verdict = result.first as? Bool else {
+            let got = result.first.flatMap { $0 }.map(LuaOptions.luaTypeName(of:)) ?? "nil"
+            throw CoreError("the rule function must return a boolean (true = clean), got \(got) for pair idx \(pair.id)")
+        }
+        return verdict
     }
 }
 

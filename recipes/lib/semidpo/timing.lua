@@ -1,6 +1,6 @@
 -- Timing helpers shared by the benchmark recipes: load average, and a stage run `repeats` times with
 -- wall time, CPU time and peak resident memory (the mark reset first, so the peak is this stage's).
---   local timing = dofile(semidpo.recipe_dir .. "/lib/timing.lua")
+--   local timing = require "semidpo.timing"
 --   local t = timing.repeated(3, function(i) return semidpo.committee.partition_scores{...} end)
 --   -- t.result (the last run's), t.walls, t.cpus, t.best, t.peak, t.baseline (MiB)
 local semidpo = require "semidpo"
