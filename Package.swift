@@ -15,7 +15,7 @@ let portable = ProcessInfo.processInfo.environment["SEMIDPO_PORTABLE"] != nil
 let portable = true
 #endif
 let cpuLevel: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] + cpuLevel
+let optimize: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .release))] + cpuLevel
 
 let package = Package(
     name: "semidpo",

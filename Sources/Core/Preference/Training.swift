@@ -67,6 +67,8 @@ public func evaluatePairs(policy: Denoiser, reference: Denoiser?, batch: PairBat
                           timesteps: [Int], noise: Tensor, objective: PreferenceObjective,
                           backwardScale: Double? = nil) throws -> PairEvaluation {
     let b = batch.count
+    try policy.checkTokens(batch.tokens)
+    try reference?.checkTokens(batch.tokens)
     guard labels.count == b, timesteps.count == b else {
         throw CoreError("evaluatePairs: \(b) pairs but \(labels.count) labels and \(timesteps.count) timesteps")
     }
@@ -518,7 +520,7 @@ public final class PreferenceTrainer {
         }
         let log = try Self.parseLog(meta["log"] ?? "")
         try optimizer.loadState(tensors.filter { $0.name.hasPrefix("optimizer.") }
-            .map { (String($0.name.dropFirst("optimizer.".count)), Tensor(shape: $0.shape, data: $0.data)) })
+            .map { (String($0.name.dropFirst("optimizer.".count)), Tensor(shape: $0.shape, data: $0.data)) }, for: params)
         for (name, p) in params { p.data = byName["policy.\(name)"]!.data }
         step = s
         history = log

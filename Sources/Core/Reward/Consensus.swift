@@ -84,13 +84,18 @@ public struct ConsensusSplit: Equatable {
 }
 
 /// Chooses the held-out test pairs among `clean`: n_test = ceil(fraction · n) for fraction < 1 (as
-/// Hugging Face's `train_test_split`), or `Int(fraction)` pairs for fraction ≥ 1. A pair's rank is
+/// Hugging Face's `train_test_split`), or `fraction` pairs for fraction ≥ 1, which must then be a
+/// whole number; a count above n puts all n pairs in the test split. A pair's rank is
 /// a hash of (seed, id), so the choice does not depend on file order or thread count. Both returned
 /// lists keep the input order.
 public func splitCleanTest(_ clean: [Int64], fraction: Double, seed: UInt64) throws -> (train: [Int64], test: [Int64]) {
     guard fraction >= 0, fraction.isFinite else { throw CoreError("test fraction must be ≥ 0 (got \(fraction))") }
     let n = clean.count
-    let nTest = min(n, fraction >= 1 ? Int(fraction) : Int((fraction * Double(n)).rounded(.up)))
+    guard fraction < 1 || fraction.rounded() == fraction else {
+        throw CoreError("test share \(fraction) is neither a fraction in [0, 1) nor a whole count of pairs")
+    }
+    // Compared as Doubles first: Int(1e19) does not exist.
+    let nTest = fraction >= Double(n) ? n : fraction >= 1 ? Int(fraction) : Int((fraction * Double(n)).rounded(.up))
     if nTest == 0 { return (clean, []) }
     let key = RandomKey(seed: seed).child("clean-test")
     let ranks = clean.map { key.bits(UInt64(bitPattern: $0)) }
@@ -499,9 +504,17 @@ public func writeIdList(_ ids: [Int64], to path: String) throws {
 /// Reads a JSON array of integer ids (ints or numeric strings, as the authors' files allow).
 public func readIdList(_ path: String) throws -> [Int64] {
     guard case let .array(items) = try JSON.parse(file: path) else { throw CoreError("\(path): expected a JSON array of ids") }
+    // Ids are exact integers of magnitude ≤ 2^53: beyond that a JSON number may already have been
+    // rounded by whoever wrote it (every JavaScript or Python-float writer), so it is refused.
+    let limit: Int64 = 1 << 53   // refused from here up: 2^53 + 1 would have been read as 2^53
     return try items.enumerated().map { i, v in
-        if let x = v.intValue { return Int64(x) }
-        if let s = v.stringValue, let x = Int64(s) { return x }
-        throw CoreError("\(path): element \(i) is not an integer id (\(v))")
+        let id: Int64
+        if let x = v.intValue { id = Int64(x) }
+        else if let s = v.stringValue, let x = Int64(s) { id = x }
+        else { throw CoreError("\(path): element \(i) is not an integer id (\(v))") }
+        guard id.magnitude < limit.magnitude else {
+            throw CoreError("\(path): element \(i) is the id \(id), not below 2^53 (ids must be exact integers of magnitude < 2^53)")
+        }
+        return id
     }
 }

@@ -64,7 +64,7 @@ private func dpo_pairs(_ L: OpaquePointer?) -> Int32 {
         guard let w = try o.numbers("winners"), let l = try o.numbers("losers") else {
             throw args.error(1, "options 'winners' and 'losers' are required")
         }
-        guard let shape = try o.numbers("shape")?.map({ Int($0) }), shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+        guard let shape = try o.integers("shape", in: 1...LuaInteger.maxImageSize), shape.count == 3 else {
             throw args.error(1, "option 'shape' must be {C, H, W} with positive sizes")
         }
         let m = shape.reduce(1, *)
@@ -73,11 +73,11 @@ private func dpo_pairs(_ L: OpaquePointer?) -> Int32 {
         }
         let n = w.count / m
         let length = try o.integer("token_length", default: 1)
-        let tokens = try o.numbers("tokens")?.map { Int32($0) } ?? [Int32](repeating: TokenBatch.pad, count: n * length)
+        let tokens = try o.integers("tokens", in: 0...Int(Int32.max))?.map { Int32($0) } ?? [Int32](repeating: TokenBatch.pad, count: n * length)
         guard length >= 1, tokens.count == n * length else {
             throw args.error(1, "'tokens' must hold \(n) rows of token_length = \(length) ids (got \(tokens.count))")
         }
-        let ids = try o.numbers("ids")?.map { Int64($0) }
+        let ids = try o.integers("ids")?.map { Int64($0) }
         let full = [n] + shape
         try args.push(try InMemoryPairs(winners: Tensor(shape: full, data: w.map(Float.init)),
                                         losers: Tensor(shape: full, data: l.map(Float.init)),
@@ -123,11 +123,11 @@ private func dpo_labels(_ L: OpaquePointer?) -> Int32 {
             try args.push(LabelsObject(try AnchorLabels(try PseudoLabels.read(file), alignedTo: pairs.ids)))
             return 1
         }
-        guard let anchors = try o.numbers("anchors")?.map({ Int($0) }) else { throw args.error(1, "option 'anchors' is required") }
+        guard let anchors = try o.integers("anchors") else { throw args.error(1, "option 'anchors' is required") }
         guard let values = try o.numbers("labels") else { throw args.error(1, "option 'labels' is required") }
         for v in values where v != -1 && v != 0 && v != 1 { throw args.error(1, "option 'labels': \(v) is not -1, 0 or 1") }
         let labels = values.map { Int8($0) }
-        if let ids = try o.numbers("ids") {
+        if let ids = try o.integers("ids") {
             guard let pairs = try o.object("pairs", PairSource.self) else { throw args.error(1, "option 'ids' needs option 'pairs'") }
             try args.push(LabelsObject(try AnchorLabels(anchors: anchors, ids: ids.map { Int64($0) }, labels: labels,
                                                         alignedTo: pairs.ids)))
@@ -277,7 +277,7 @@ private func dpo_confidence(_ L: OpaquePointer?) -> Int32 {
         guard let reference = try o.object("reference", Denoiser.self) else { throw args.error(1, "option 'reference' is required") }
         guard let pairs = try o.object("pairs", PairSource.self) else { throw args.error(1, "option 'pairs' is required") }
         var config = ConfidencePassConfig()
-        if let a = try o.numbers("anchors") { config.anchors = a.map { Int($0) } }
+        if let a = try o.integers("anchors") { config.anchors = a }
         config.beta = try o.number("beta", default: 2500)
         config.batchSize = try o.integer("batch_size", default: 32)
         config.seed = UInt64(truncatingIfNeeded: try o.integer("seed", default: 0))
@@ -386,7 +386,7 @@ private func dpo_audit(_ L: OpaquePointer?) -> Int32 {
             guard let l = v as? LabelsObject else { throw args.error(1, "option 'labels' must be a list of Labels") }
             return l.labels
         }
-        let iterations = try o.numbers("iterations")?.map { Int($0) }
+        let iterations = try o.integers("iterations")
         let audit = try auditPseudoLabels(truth: t, labels: labels, iterations: iterations)
         let rows: [Any] = audit.rows.map { r in
             var d: [String: Any] = ["iteration": r.iteration, "labelled": r.labelled, "opposed": r.opposed,
