@@ -51,9 +51,9 @@ private func message(_ body: () throws -> Void) -> String? {
 
     @Test func rewardConfigCapsSizesAndParameters() throws {
         #expect(message { try RewardModelConfig(imageSize: 1 << 20).validate() }
-                == "reward model: imageSize must be a positive multiple of 4 and at most 1024, got 1048576")
+                == "reward model: imageSize 1048576 is above the cap of 1024")
         #expect(message { try RewardModelConfig(imageSize: 1 << 40).validate() }
-                == "reward model: imageSize must be a positive multiple of 4 and at most 1024, got 1099511627776")
+                == "reward model: imageSize 1099511627776 is above the cap of 1024")
         #expect(message { try RewardModelConfig(imageSize: 1024, channels: [8, 16, 4096]).validate() }
                 == "reward model: this architecture has 269443617 parameters, above the cap of 134217728")
         for c in [RewardModelConfig(), RewardModelConfig(imageSize: 32, channels: [4, 8, 12], groups: 2, embedDimension: 12, heads: 3, usesPrompt: false)] {

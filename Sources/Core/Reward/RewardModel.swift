@@ -45,8 +45,9 @@ public struct RewardModelConfig: Sendable, Equatable {
     }
 
     public func validate() throws {
-        guard imageSize >= 4, imageSize % 4 == 0, imageSize <= RewardModelConfig.maxImageSize else {
-            throw CoreError("reward model: imageSize must be a positive multiple of 4 and at most \(RewardModelConfig.maxImageSize), got \(imageSize)")
+        guard imageSize >= 4, imageSize % 4 == 0 else { throw CoreError("reward model: imageSize must be a positive multiple of 4, got \(imageSize)") }
+        guard imageSize <= RewardModelConfig.maxImageSize else {
+            throw CoreError("reward model: imageSize \(imageSize) is above the cap of \(RewardModelConfig.maxImageSize)")
         }
         if let big = (channels + [embedDimension, heads, groups]).first(where: { $0 > RewardModelConfig.maxWidth }) {
             throw CoreError("reward model: size \(big) (channels \(channels), groups \(groups), embedDimension \(embedDimension), heads \(heads)) is above the cap of \(RewardModelConfig.maxWidth)")

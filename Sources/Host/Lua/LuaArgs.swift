@@ -135,6 +135,7 @@ public struct LuaArgs {
     /// A sequence of integers as `[Int]` (each converted as `integer` does, within `range`).
     public func integers(_ index: Int32) throws -> [Int] { try integers(index, in: nil) }
     public func integers(_ index: Int32, in range: ClosedRange<Int>?) throws -> [Int] {
+        try requireTable(index, "array of integers")
         let a = try array(index)
         switch LuaInteger.convert(array: a, range: range) {
         case .success(let out): return out
