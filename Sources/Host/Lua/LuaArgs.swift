@@ -136,11 +136,25 @@ public struct LuaArgs {
     public func integers(_ index: Int32) throws -> [Int] { try integers(index, in: nil) }
     public func integers(_ index: Int32, in range: ClosedRange<Int>?) throws -> [Int] {
         try requireTable(index, "array of integers")
-        let a = try array(index)
-        switch LuaInteger.convert(array: a, range: range) {
-        case .success(let out): return out
-        case .failure(let problem): throw error(index, problem.text)
+        let t = lua_absindex(L, index)
+        let n = Int(lua_rawlen(L, t))
+        var out: [Int] = []
+        out.reserveCapacity(n)
+        for i in 0..<n {
+            lua_rawgeti(L, t, lua_Integer(i + 1))
+            // stack: …, t[i+1]
+            let v: Any
+            if lua_type(L, -1) != LUA_TNUMBER { v = LuaStack.typeName(L, -1) }
+            else if lua_isinteger(L, -1) != 0 { v = Int(lua_tointegerx(L, -1, nil)) }
+            else { v = lua_tonumberx(L, -1, nil) }
+            shim_pop(L, 1)
+            // stack: …
+            switch LuaInteger.element(v, at: i, range: range) {
+            case .success(let x): out.append(x)
+            case .failure(let problem): throw error(index, problem.text)
+            }
         }
+        return out
     }
 
     /// A sequence of strings as `[String]`.
@@ -367,15 +381,21 @@ public enum LuaInteger {
         var out: [Int] = []
         out.reserveCapacity(a.count)
         for (k, e) in a.enumerated() {
-            switch convert(e, range: range) {
-            case .success(let i): out.append(i)
-            case .failure:
-                let shown = (e as? Double).map(describe) ?? (e as? Int).map(String.init) ?? LuaOptions.luaTypeName(of: e)
-                let expected = range.map { "an integer \(describe($0))" } ?? "an integer"
-                return .failure(Problem(text: "element \(k + 1) is \(shown), expected \(expected)"))
+            switch element(e, at: k, range: range) {
+            case .success(let x): out.append(x)
+            case .failure(let problem): return .failure(problem)
             }
         }
         return .success(out)
+    }
+
+    /// Element `k` (0-based) of an array converted as `convert`, or the problem naming it by
+    /// position. A `String` stands for the Lua type name of a non-number element.
+    static func element(_ e: Any, at k: Int, range: ClosedRange<Int>?) -> Result<Int, Problem> {
+        if !(e is String), case .success(let i) = convert(e, range: range) { return .success(i) }
+        let shown = (e as? Double).map(describe) ?? (e as? Int).map(String.init) ?? (e as? String) ?? LuaOptions.luaTypeName(of: e)
+        let expected = range.map { "an integer \(describe($0))" } ?? "an integer"
+        return .failure(Problem(text: "element \(k + 1) is \(shown), expected \(expected)"))
     }
 
     /// Largest `image_size` a recipe may ask for (a 1024×1024 image is 64× the paper's 128²).
