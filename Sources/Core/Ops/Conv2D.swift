@@ -46,7 +46,7 @@ func im2colSample<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ c
                     if g.stride == 1 {
                         (dst + lo).update(from: line + lo, count: hi - lo)
                     } else {
-                        for ox in lo..<hi { dst[ox] = line[ox * g.stride] }
+                        for ox in lo..<hi { dst[ox] = line[ox &* g.stride] }   // < W: cannot overflow
                     }
                 }
             }
@@ -77,9 +77,10 @@ func im2colSampleSameWidth<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeom
                 let shift = (ky - g.pad) * w + kx - g.pad
                 (dst + first).update(from: x + c * g.h * w + first + shift, count: last - first)
                 // Column by column (stride W) so the compiler does not turn each 1-element row
-                // fix-up into a memset call.
-                for ox in 0..<lo { for oy in oy0..<oy1 { dst[oy * w + ox] = 0 } }
-                for ox in hi..<w { for oy in oy0..<oy1 { dst[oy * w + ox] = 0 } }
+                // fix-up into a memset call. oy·W + ox < Ho·W, the column block's size: the index
+                // arithmetic cannot overflow and is left unchecked.
+                for ox in 0..<lo { for oy in oy0..<oy1 { dst[oy &* w &+ ox] = 0 } }
+                for ox in hi..<w { for oy in oy0..<oy1 { dst[oy &* w &+ ox] = 0 } }
             }
         }
     }
@@ -104,7 +105,7 @@ func col2imSampleAccumulate<S: TensorScalar>(_ dcol: UnsafePointer<S>, _ g: Conv
                     if g.stride == 1 {
                         for ox in lo..<hi { line[ox] += src[ox] }
                     } else {
-                        for ox in lo..<hi { line[ox * g.stride] += src[ox] }
+                        for ox in lo..<hi { line[ox &* g.stride] += src[ox] }   // < W: cannot overflow
                     }
                 }
             }
