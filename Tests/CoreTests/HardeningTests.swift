@@ -85,6 +85,8 @@ private func message(_ body: () throws -> Void) -> String? {
         #expect(message { try model.checkTokens(batch(100_000_000)) }
                 == "token id 100000000 (row 1, position 3) is outside the vocabulary: ids are 0…2")
         #expect(message { try model.checkTokens(batch(2)) } == nil)
+        // decode skips what is not a word (it once indexed vocabulary[-2] for id −1).
+        #expect(model.tokenizer.decode([1, -1, 3, 100_000_000, 2]) == "red cube")
         #expect(message { try model.checkTokens(TokenBatch(ids: [1], batch: 1, length: 1)) }
                 == "token rows have length 1, the model expects \(l)")
         // The same check guards the training entry: evaluatePairs refuses before any forward pass.
