@@ -1,5 +1,6 @@
-// The Lua state a recipe runs in: standard libraries, the `semidpo` module (global and
-// `require "semidpo"`), binding registration, protected calls, and the undefined-globals guard.
+// The Lua state a recipe runs in: standard libraries (os.exit replaced by an error), the `semidpo`
+// module (global and `require "semidpo"`), binding registration, protected calls with a message
+// handler that gives every error a position, a capped heap, and the undefined-globals guard.
 import CLua
 import CLuaShim
 import Core
