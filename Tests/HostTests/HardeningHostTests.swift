@@ -70,6 +70,8 @@ private func reason(_ code: String) -> String? { bindingsError(code, name: "@rec
                 == "bad argument #1 to 'new' (option 'image_size': expected an integer in 1…1024, got 1048576)")
         #expect(reason("semidpo.reward.new{image_size = 2^40}")
                 == "bad argument #1 to 'new' (option 'image_size': expected an integer in 1…1024, got 1099511627776)")
+        #expect(reason("semidpo.world.suites{size = 1e9}")
+                == "bad argument #1 to 'suites' (option 'size': expected an integer in 1…10000, got 1000000000)")
         #expect(reason("semidpo.world.suites{seed = -1}")
                 == "bad argument #1 to 'suites' (option 'seed': expected an integer ≥ 0, got -1)")
         #expect(reason("semidpo.world.training_prompts(3, -1)")

@@ -416,6 +416,9 @@ public enum LuaInteger {
         "accumulation": 1...maxBatchSize, "threads": 1...1024, "token_length": 1...4096, "scale": 1...64,
         "shard_size": 1...Int(Int32.max), "groups": 1...65_536, "heads": 1...65_536, "embed_dimension": 1...65_536,
         "k": 1...65_536,
+        // evaluation suite size (prompts per suite; at 10,000 the grammar's distinct prompts run out
+        // for some suites, and each extra prompt costs up to 200 draws — 1e9 would not end)
+        "size": 1...10_000,
         // counts (≥ 0, capped)
         "steps": 0...maxSteps, "warmup": 0...maxSteps, "warmup_steps": 0...maxSteps,
         "checkpoint_every": 0...maxSteps, "interval_half_width": 0...maxSteps, "decimals": 0...17,
