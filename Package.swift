@@ -15,7 +15,10 @@ let portable = ProcessInfo.processInfo.environment["SEMIDPO_PORTABLE"] != nil
 let portable = true
 #endif
 let cpuLevel: [SwiftSetting] = portable ? [] : [.unsafeFlags(["-target-cpu", "haswell"])]
-let optimize: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))] + cpuLevel
+// Release builds keep Swift's checks (bounds, overflow, preconditions): no -Ounchecked, so a bad
+// value is a trap with a message, not memory corruption. The few hot loops that need it use
+// unchecked arithmetic locally (&+, &*); docs/performance.md "Checked release builds" has the numbers.
+let optimize: [SwiftSetting] = [.unsafeFlags(["-wmo"], .when(configuration: .release))] + cpuLevel
 
 let package = Package(
     name: "semidpo",

@@ -45,6 +45,42 @@ import Testing
         #expect(!report.passed)
     }
 
+    /// x ↦ x² with a backward that writes `bad` into element `at` of dx: the check must fail
+    /// whatever the element (a NaN ratio compares false, so it once passed unless first).
+    private func poisonedSquareReport(bad: Double, at: Int) -> GradCheckReport {
+        let x = leaf([5], seed: 3)
+        func square(_ x: T64) -> T64 {
+            let out = T64(shape: x.shape, data: x.data.map { $0 * $0 })
+            if needsGrad(x) {
+                out.attach([x]) { dout in x.accumulateGrad { dx in
+                    for i in 0..<x.count { dx[i] += i == at ? bad : 2 * x.data[i] * dout[i] }
+                } }
+            }
+            return out
+        }
+        return gradientCheck([("x", x)]) { sum(square(x)) }
+    }
+
+    @Test func gradientCheckFailsOnNonFiniteGradients() {
+        #expect(poisonedSquareReport(bad: 0, at: 9).passed)        // control: no poisoned element
+        for at in [0, 3, 4] {
+            for bad in [Double.nan, .infinity, -.infinity] {
+                let report = poisonedSquareReport(bad: bad, at: at)
+                #expect(!report.passed, "\(bad) at \(at): \(report)")
+                #expect(report.worstIndex == at && report.worstRatio == .infinity)
+            }
+        }
+    }
+
+    @Test func closeViolationsReportTheWorstElement() {
+        // element 1 exceeds by 0.1 (ratio ≈ 1e5), element 3 by 5 (ratio ≈ 5e6): 3 is the worst.
+        let v = closeViolations([0, 1.1, 2, 8, 4], [0, 1, 2, 3, 4], rtol: 0, atol: 1e-6)
+        #expect(v.count == 2 && v.worst == 3)
+        let n = closeViolations([1, .nan, 3, .infinity, .nan], [1, 2, 3, .infinity, .nan], rtol: 0, atol: 1e-6)
+        #expect(n.count == 1 && n.worst == 1 && n.ratio == .infinity)
+        #expect(closeViolations([1, 2], [1, 2 + 1e-9], rtol: 1e-5, atol: 1e-6).count == 0)
+    }
+
     @Test func badShapesAreRejectedBeforeComputing() {
         #expect(broadcastShape([2, 3, 1], [4]) == [2, 3, 4])
         #expect(blockPattern([1, 3, 1, 1], [2, 3, 4, 4])! == (period: 3, inner: 16))

@@ -5,18 +5,35 @@ import Testing
 
 typealias T64 = TensorOf<Double>
 
-/// Checks shapes, then |a − b| ≤ atol + rtol·|b| elementwise; reports the worst element.
+/// The elements of `a` that differ from `b` by more than atol + rtol·|b|: how many, and the worst
+/// (largest |a − b| / (atol + rtol·|b|); a NaN against a number, or an infinity against anything
+/// else, counts as +∞). Two NaNs, or two equal infinities, agree.
+func closeViolations(_ a: [Double], _ b: [Double], rtol: Double, atol: Double) -> (count: Int, worst: Int, ratio: Double) {
+    precondition(a.count == b.count)
+    var count = 0, worst = -1, worstRatio = 0.0
+    for i in 0..<a.count {
+        let x = a[i], y = b[i]
+        let ratio: Double
+        if x.isNaN || y.isNaN { ratio = x.isNaN && y.isNaN ? 0 : .infinity }
+        else if x.isInfinite || y.isInfinite { ratio = x == y ? 0 : .infinity }
+        else { ratio = Swift.abs(x - y) / (atol + rtol * Swift.abs(y)) }
+        guard ratio > 1 else { continue }
+        count += 1
+        if worst < 0 || ratio > worstRatio { worst = i; worstRatio = ratio }
+    }
+    return (count, worst, worstRatio)
+}
+
+/// Checks shapes, then |a − b| ≤ atol + rtol·|b| elementwise; reports the worst element (largest
+/// violation, not the first) and how many elements fail.
 func assertClose<S>(_ a: TensorOf<S>, _ b: TensorOf<S>, rtol: Double = 1e-5, atol: Double = 1e-6,
                     sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(a.shape == b.shape, "shapes differ: \(a.shape) vs \(b.shape)", sourceLocation: sourceLocation)
     guard a.shape == b.shape else { return }
-    var worst = -1, worstExcess = 0.0
-    for i in 0..<a.count {
-        let x = Double(a.data[i]), y = Double(b.data[i])
-        let excess = Swift.abs(x - y) - (atol + rtol * Swift.abs(y))
-        if excess > worstExcess || (x.isNaN != y.isNaN) { worst = i; worstExcess = max(excess, 1) }
-    }
-    #expect(worst < 0, "element \(worst): \(worst >= 0 ? Double(a.data[worst]) : 0) vs \(worst >= 0 ? Double(b.data[worst]) : 0)",
+    let x = a.data.map { Double($0) }, y = b.data.map { Double($0) }
+    let v = closeViolations(x, y, rtol: rtol, atol: atol)
+    let worst = v.worst >= 0 ? "\(x[v.worst]) vs \(y[v.worst])" : ""
+    #expect(v.count == 0, "\(v.count) of \(x.count) elements differ; worst element \(v.worst): \(worst) (ratio \(v.ratio))",
             sourceLocation: sourceLocation)
 }
 

@@ -34,14 +34,14 @@ import Testing
         let optA = AdamW(config: AdamWConfig(learningRate: 0.01))
         for s in 0..<3 { grads(a, s); optA.update([("w", a)]) }
         let optB = AdamW(config: AdamWConfig(learningRate: 0.01))
-        try optB.loadState(optA.state())
+        try optB.loadState(optA.state(), for: [("w", b)])
         b.data = a.data
         grads(a, 3); optA.update([("w", a)])
         grads(b, 3); optB.update([("w", b)])
         #expect(a.data == b.data)
         #expect(optB.step == 4)
         #expect(optA.state().map(\.0) == ["step", "m.w", "v.w"])
-        #expect(throws: CoreError.self) { try optB.loadState([("m.w", Tensor.zeros([6]))]) }
+        #expect(throws: CoreError.self) { try optB.loadState([("m.w", Tensor.zeros([6]))], for: [("w", b)]) }
     }
 
     @Test func emaTracksAverage() {

@@ -4,6 +4,7 @@
 /// The worst disagreement found by `gradientCheck`.
 public struct GradCheckReport: CustomStringConvertible {
     /// max over checked elements of |analytic - numeric| / (atol + rtol·|numeric|); ≤ 1 passes.
+    /// A NaN or infinite analytic or numeric value counts as ratio +∞ (a failure), wherever it is.
     public var worstRatio = 0.0
     public var worstName = ""
     public var worstIndex = 0
@@ -43,7 +44,7 @@ public func gradientCheck(_ tensors: [(String, TensorOf<Double>)], step: Double 
             t.data[i] = saved
             let numeric = (plus - minus) / (2 * step)
             let a = analytic[ti][i]
-            let ratio = abs(a - numeric) / (atol + rtol * abs(numeric))
+            let ratio = gradCheckRatio(analytic: a, numeric: numeric, rtol: rtol, atol: atol)
             report.checked += 1
             if report.checked == 1 || ratio > report.worstRatio {
                 report.worstRatio = ratio
@@ -54,4 +55,11 @@ public func gradientCheck(_ tensors: [(String, TensorOf<Double>)], step: Double 
     }
     for (_, t) in tensors { t.grad = nil }
     return report
+}
+
+/// |analytic − numeric| / (atol + rtol·|numeric|), or +∞ when either value is NaN or infinite, so
+/// that a non-finite gradient fails the check wherever it is (a NaN ratio would compare false).
+func gradCheckRatio(analytic a: Double, numeric: Double, rtol: Double, atol: Double) -> Double {
+    guard a.isFinite, numeric.isFinite else { return .infinity }
+    return abs(a - numeric) / (atol + rtol * abs(numeric))
 }

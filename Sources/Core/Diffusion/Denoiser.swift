@@ -40,6 +40,10 @@ public protocol Denoiser: AnyObject {
     func predictNoise(_ x: Tensor, timesteps: [Int], tokens: TokenBatch) -> Tensor
     /// All trainable tensors with stable dotted names, in a fixed order.
     func parameters() -> [(String, Tensor)]
+    /// Throws unless every token id is in the model's vocabulary and the rows have the model's
+    /// length. Token ids from users (`dpo.pairs{tokens = …}`) are checked here before a forward pass
+    /// reads the embedding table with them.
+    func checkTokens(_ tokens: TokenBatch) throws
 }
 
 /// x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε, per sample (differentiable in x_0 and ε).
@@ -54,6 +58,9 @@ public func addNoise(_ x0: Tensor, noise: Tensor, timesteps: [Int], schedule: No
 }
 
 extension Denoiser {
+    /// Denoisers without a token table (the test doubles) accept any ids; `DiffusionModel` checks them.
+    public func checkTokens(_ tokens: TokenBatch) throws {}
+
     /// mse_θ(x, t) = mean over pixels of (ε_θ(sqrt(ᾱ_t) x + sqrt(1 − ᾱ_t) ε, t, c) − ε)², per sample → (B,).
     /// Records on the autograd tape unless called under `noGrad`. The per-sample error that DPO,
     /// KTO, SFT, pretraining and the confidence pass all share.

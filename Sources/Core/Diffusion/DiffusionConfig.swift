@@ -97,9 +97,67 @@ public struct DiffusionConfig: Equatable, Sendable {
         try validate()
     }
 
+    /// Upper bounds on every size, checked by `validate` before anything is allocated (a config comes
+    /// from a user's file or a checkpoint's metadata: a typo must be an error, not a malloc abort).
+    public static let caps: [(key: String, max: Int)] = [
+        ("image_size", 1024), ("image_channels", 64), ("channels", 8192), ("levels", 10), ("res_blocks", 64),
+        ("attention_heads", 1024), ("norm_groups", 8192), ("time_dimension", 65_536), ("embedding_dimension", 65_536),
+        ("text_dimension", 65_536), ("text_heads", 1024), ("text_layers", 256), ("text_mlp_ratio", 64),
+        ("max_tokens", 4096), ("vocabulary", 1_000_000), ("timesteps", 100_000),
+    ]
+    /// Largest parameter count a model may have (2^27 ≈ 134 M: 0.5 GiB of weights, ~2.5 GiB with
+    /// gradients, AdamW moments and an EMA copy). The reference model has about 1 M.
+    public static let maxParameters = 1 << 27
+
+    /// The number of parameters `DiffusionModel` will allocate for this config (text encoder + UNet),
+    /// computed from the sizes alone in Float64 so that it cannot overflow. Mirrors the module
+    /// constructors (UNet.init, ResBlock, SpatialAttentionBlock, TextEncoder); `ModuleTests` checks it
+    /// against `parameterCount` of built models.
+    public var parameterCountEstimate: Double {
+        func linear(_ i: Int, _ o: Int) -> Double { Double(i) * Double(o) + Double(o) }
+        func conv(_ i: Int, _ o: Int, _ k: Int) -> Double { Double(i) * Double(o) * Double(k * k) + Double(o) }
+        func norm(_ c: Int) -> Double { 2 * Double(c) }
+        func attention(_ d: Int, context: Int) -> Double { 2 * linear(d, d) + 2 * linear(context, d) }
+        let e = embeddingDimension, td = textDimension
+        func resBlock(_ i: Int, _ o: Int) -> Double {
+            norm(i) + conv(i, o, 3) + linear(e, o) * (scaleShiftNorm ? 2 : 1) + norm(o) + conv(o, o, 3) + (i == o ? 0 : conv(i, o, 1))
+        }
+        // Text encoder: token and position embeddings, layers, final norm, null embedding.
+        var n = Double(vocabulary.count + 1) * Double(td) + Double(maxTokens) * Double(td) + norm(td) + Double(td)
+        n += Double(textLayers) * (norm(td) + attention(td, context: td) + norm(td) + linear(td, textMLPRatio * td) + linear(textMLPRatio * td, td))
+        // UNet: time MLP, text projection, conv_in, down path, up path, norm_out, conv_out.
+        n += linear(timeDimension, e) + linear(e, e) + linear(td, e) + conv(imageChannels, channels[0], 3)
+        var current = channels[0], skips: [Int] = []
+        for (l, c) in channels.enumerated() {
+            for _ in 0..<resBlocks { n += resBlock(current, c); current = c; skips.append(c) }
+            if attentionResolutions.contains(imageSize >> l) { n += norm(c) + attention(c, context: c) + norm(c) + attention(c, context: td) }
+            if l + 1 < channels.count { n += conv(c, c, 3) }
+        }
+        for l in (0..<channels.count).reversed() {
+            for _ in 0..<resBlocks { n += resBlock(current + skips.removeLast(), channels[l]); current = channels[l] }
+            if l > 0 { n += conv(current, current, 3) }
+        }
+        return n + norm(current) + conv(current, imageChannels, 3)
+    }
+
     /// Checks every value; throws a `CoreError` naming the first bad key.
     public func validate() throws {
         func need(_ ok: Bool, _ message: @autoclosure () -> String) throws { if !ok { throw CoreError("model config: \(message())") } }
+        // Caps first: the checks below shift and multiply these values.
+        let values: [String: [Int]] = [
+            "image_size": [imageSize], "image_channels": [imageChannels], "channels": channels, "levels": [channels.count],
+            "res_blocks": [resBlocks], "attention_heads": [attentionHeads], "norm_groups": [normGroups],
+            "time_dimension": [timeDimension], "embedding_dimension": [embeddingDimension], "text_dimension": [textDimension],
+            "text_heads": [textHeads], "text_layers": [textLayers], "text_mlp_ratio": [textMLPRatio], "max_tokens": [maxTokens],
+            "vocabulary": [vocabulary.count], "timesteps": [timesteps],
+        ]
+        for (key, cap) in DiffusionConfig.caps {
+            for v in values[key] ?? [] where v > cap {
+                let what = key == "levels" ? "'channels' has \(v) levels" : key == "vocabulary" ? "'vocabulary' has \(v) words"
+                    : "'\(key)' is \(v)"
+                try need(false, "\(what), above the cap of \(cap)")
+            }
+        }
         try need(!channels.isEmpty && channels.allSatisfy { $0 > 0 }, "'channels' must be a non-empty list of positive integers, got \(channels)")
         try need(imageChannels > 0, "'image_channels' must be > 0, got \(imageChannels)")
         let factor = 1 << (channels.count - 1)
@@ -124,6 +182,10 @@ public struct DiffusionConfig: Equatable, Sendable {
         try need(textLayers >= 0, "'text_layers' must be ≥ 0, got \(textLayers)")
         try need(textMLPRatio >= 1, "'text_mlp_ratio' must be ≥ 1, got \(textMLPRatio)")
         try need(maxTokens >= 1, "'max_tokens' must be ≥ 1, got \(maxTokens)")
+        try need(timesteps >= 1, "'timesteps' must be ≥ 1, got \(timesteps)")
+        let count = parameterCountEstimate
+        try need(count <= Double(DiffusionConfig.maxParameters),
+                 "this architecture has \(Int(count)) parameters, above the cap of \(DiffusionConfig.maxParameters)")
         _ = try Tokenizer(vocabulary: vocabulary, maxLength: maxTokens)
         _ = try noiseSchedule()
     }

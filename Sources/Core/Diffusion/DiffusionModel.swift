@@ -33,6 +33,8 @@ public final class DiffusionModel: Denoiser, Module {
     /// Prompts → token ids (unknown words throw, naming the word and prompt; "" is the null prompt).
     public func tokenize(_ prompts: [String]) throws -> TokenBatch { try tokenizer.encode(prompts) }
 
+    public func checkTokens(_ tokens: TokenBatch) throws { try textEncoder.check(tokens) }
+
     /// ε̂ = ε_θ(x_t, t, c). x: (B, C, S, S), one timestep in 0..<T and one token row per sample.
     public func predictNoise(_ x: Tensor, timesteps: [Int], tokens: TokenBatch) -> Tensor {
         precondition(tokens.batch == x.shape[0], "predictNoise: \(tokens.batch) token rows for batch \(x.shape[0])")

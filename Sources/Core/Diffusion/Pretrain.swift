@@ -254,17 +254,18 @@ public final class Pretrainer {
         guard try DiffusionConfig(json: json) == model.config else {
             throw CoreError("\(path): the checkpoint's model config differs from this model's")
         }
-        try model.loadWeights(from: file, prefix: "model.")
         let names = file.names
         guard (ema != nil) == names.contains(where: { $0.hasPrefix("ema.") }) else {
             throw CoreError("\(path): checkpoint \(ema == nil ? "has" : "lacks") EMA weights but ema_decay is \(config.optimizer.emaDecay)")
         }
-        if let ema { try ema.loadWeights(from: file, prefix: "ema.") }
+        // The optimizer state is checked against the model's parameters (names and sizes) first.
         let state = try names.filter { $0.hasPrefix("optimizer.") }.map { n -> (String, Tensor) in
             let t = try file.tensor(n)
             return (String(n.dropFirst("optimizer.".count)), Tensor(shape: t.shape, data: t.data))
         }
-        try optimizer.loadState(state)
+        do { try optimizer.loadState(state, for: model.parameters()) } catch let e as CoreError { throw CoreError("\(path): \(e.message)") }
+        try model.loadWeights(from: file, prefix: "model.")
+        if let ema { try ema.loadWeights(from: file, prefix: "ema.") }
         losses = try file.tensor("trainer.losses").data
         guard losses.count == savedStep else { throw CoreError("\(path): \(losses.count) logged losses for step \(savedStep)") }
         step = savedStep

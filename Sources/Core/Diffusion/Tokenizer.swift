@@ -68,9 +68,10 @@ public struct Tokenizer: Equatable, Sendable {
         return TokenBatch(ids: ids, batch: prompts.count, length: maxLength)
     }
 
-    /// The words of an id row (padding skipped).
+    /// The words of an id row (padding and ids outside the vocabulary — negative ones included —
+    /// skipped; `DiffusionModel.checkTokens` is where such ids are errors).
     public func decode(_ row: [Int32]) -> String {
-        row.filter { $0 != TokenBatch.pad && Int($0) <= vocabulary.count }.map { vocabulary[Int($0) - 1] }.joined(separator: " ")
+        row.filter { $0 > TokenBatch.pad && Int($0) <= vocabulary.count }.map { vocabulary[Int($0) - 1] }.joined(separator: " ")
     }
 
     /// `count` null prompts (all padding).

@@ -59,6 +59,19 @@ public final class TextEncoderOf<S: TensorScalar>: Module {
         nullEmbedding = .zeros([dimension], requiresGrad: true)
     }
 
+    /// Throws unless the rows have length `maxLength` and every id is in 0..<vocabularySize — the
+    /// check for ids that come from users, before `callAsFunction` (which only asserts it) reads the
+    /// embedding table: `token id 100000000 (row 1, position 2) is outside the vocabulary: ids are 0…40`.
+    public func check(_ batch: TokenBatch) throws {
+        guard batch.length == maxLength else {
+            throw CoreError("token rows have length \(batch.length), the model expects \(maxLength)")
+        }
+        if let i = batch.ids.firstIndex(where: { $0 < 0 || Int($0) >= vocabularySize }) {
+            throw CoreError("token id \(batch.ids[i]) (row \(i / batch.length + 1), position \(i % batch.length + 1)) " +
+                            "is outside the vocabulary: ids are 0…\(vocabularySize - 1)")
+        }
+    }
+
     /// ids: B·L token ids (row-major (B, L)) → (tokens (B, L, D), pooled (B, D)).
     public func callAsFunction(_ batch: TokenBatch) -> (tokens: TensorOf<S>, pooled: TensorOf<S>) {
         precondition(batch.length == maxLength, "TextEncoder: token rows of length \(batch.length), model expects \(maxLength)")

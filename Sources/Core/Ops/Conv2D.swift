@@ -30,23 +30,25 @@ struct ConvGeometry {
 @inline(__always)
 func im2colSample<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<S>, ld: Int) {
     if g.stride == 1 && g.wo == g.w { im2colSampleSameWidth(x, g, col, ld: ld); return }
+    // Index arithmetic unchecked (&*, &+): every offset is inside the sample's input plane or its
+    // column block, whose sizes were computed (checked) when the buffers were made.
     for c in 0..<g.cin {
-        let plane = x + c * g.h * g.w
+        let plane = x + c &* g.h &* g.w
         for ky in 0..<g.k {
             for kx in 0..<g.k {
-                let row = col + ((c * g.k + ky) * g.k + kx) * ld
+                let row = col + ((c &* g.k &+ ky) &* g.k &+ kx) &* ld
                 let (lo, hi) = g.validColumns(kx)
                 for oy in 0..<g.ho {
-                    let dst = row + oy * g.wo
-                    let iy = oy * g.stride + ky - g.pad
+                    let dst = row + oy &* g.wo
+                    let iy = oy &* g.stride &+ ky &- g.pad
                     if iy < 0 || iy >= g.h || lo >= hi { dst.update(repeating: 0, count: g.wo); continue }
                     if lo > 0 { dst.update(repeating: 0, count: lo) }
                     if hi < g.wo { (dst + hi).update(repeating: 0, count: g.wo - hi) }
-                    let line = plane + iy * g.w + kx - g.pad   // line[ox·s] = x[c, iy, ox·s + kx − p]
+                    let line = plane + (iy &* g.w &+ kx &- g.pad)   // line[ox·s] = x[c, iy, ox·s + kx − p]
                     if g.stride == 1 {
                         (dst + lo).update(from: line + lo, count: hi - lo)
                     } else {
-                        for ox in lo..<hi { dst[ox] = line[ox * g.stride] }
+                        for ox in lo..<hi { dst[ox] = line[ox &* g.stride] }   // < W: cannot overflow
                     }
                 }
             }
@@ -61,25 +63,27 @@ func im2colSample<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ c
 /// row (they picked up a neighbouring row's pixel) are zeroed, and the rows above/below are zero.
 @inline(__always)
 func im2colSampleSameWidth<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeometry, _ col: UnsafeMutablePointer<S>, ld: Int) {
+    // Index arithmetic unchecked (&*, &+, &-), as in im2colSample: offsets inside the buffers.
     let w = g.w, ho = g.ho
     for ky in 0..<g.k {
         // valid output rows: 0 ≤ oy + ky − p < H
-        let oy0 = max(0, g.pad - ky), oy1 = min(ho, g.h + g.pad - ky)
+        let oy0 = max(0, g.pad &- ky), oy1 = min(ho, g.h &+ g.pad &- ky)
         for kx in 0..<g.k {
             let (lo, hi) = g.validColumns(kx)
             for c in 0..<g.cin {
-                let dst = col + ((c * g.k + ky) * g.k + kx) * ld
-                if oy0 >= oy1 || lo >= hi { dst.update(repeating: 0, count: ho * w); continue }
-                if oy0 > 0 { dst.update(repeating: 0, count: oy0 * w) }
-                if oy1 < ho { (dst + oy1 * w).update(repeating: 0, count: (ho - oy1) * w) }
+                let dst = col + ((c &* g.k &+ ky) &* g.k &+ kx) &* ld
+                if oy0 >= oy1 || lo >= hi { dst.update(repeating: 0, count: ho &* w); continue }
+                if oy0 > 0 { dst.update(repeating: 0, count: oy0 &* w) }
+                if oy1 < ho { (dst + oy1 &* w).update(repeating: 0, count: (ho &- oy1) &* w) }
                 // Elements oy0·W + lo … (oy1 − 1)·W + hi − 1 are all inside the plane.
-                let first = oy0 * w + lo, last = (oy1 - 1) * w + hi
-                let shift = (ky - g.pad) * w + kx - g.pad
-                (dst + first).update(from: x + c * g.h * w + first + shift, count: last - first)
+                let first = oy0 &* w &+ lo, last = (oy1 &- 1) &* w &+ hi
+                let shift = (ky &- g.pad) &* w &+ kx &- g.pad
+                (dst + first).update(from: x + (c &* g.h &* w &+ first &+ shift), count: last &- first)
                 // Column by column (stride W) so the compiler does not turn each 1-element row
-                // fix-up into a memset call.
-                for ox in 0..<lo { for oy in oy0..<oy1 { dst[oy * w + ox] = 0 } }
-                for ox in hi..<w { for oy in oy0..<oy1 { dst[oy * w + ox] = 0 } }
+                // fix-up into a memset call. oy·W + ox < Ho·W, the column block's size: the index
+                // arithmetic cannot overflow and is left unchecked.
+                for ox in 0..<lo { for oy in oy0..<oy1 { dst[oy &* w &+ ox] = 0 } }
+                for ox in hi..<w { for oy in oy0..<oy1 { dst[oy &* w &+ ox] = 0 } }
             }
         }
     }
@@ -89,22 +93,23 @@ func im2colSampleSameWidth<S: TensorScalar>(_ x: UnsafePointer<S>, _ g: ConvGeom
 /// dcol rows are `ld` apart.
 @inline(__always)
 func col2imSampleAccumulate<S: TensorScalar>(_ dcol: UnsafePointer<S>, _ g: ConvGeometry, _ dx: UnsafeMutablePointer<S>, ld: Int) {
+    // Index arithmetic unchecked (&*, &+, &-), as in im2colSample: offsets inside the buffers.
     for c in 0..<g.cin {
-        let plane = dx + c * g.h * g.w
+        let plane = dx + c &* g.h &* g.w
         for ky in 0..<g.k {
             for kx in 0..<g.k {
-                let row = dcol + ((c * g.k + ky) * g.k + kx) * ld
+                let row = dcol + ((c &* g.k &+ ky) &* g.k &+ kx) &* ld
                 let (lo, hi) = g.validColumns(kx)
                 if lo >= hi { continue }
                 for oy in 0..<g.ho {
-                    let iy = oy * g.stride + ky - g.pad
+                    let iy = oy &* g.stride &+ ky &- g.pad
                     if iy < 0 || iy >= g.h { continue }
-                    let src = row + oy * g.wo
-                    let line = plane + iy * g.w + kx - g.pad
+                    let src = row + oy &* g.wo
+                    let line = plane + (iy &* g.w &+ kx &- g.pad)
                     if g.stride == 1 {
                         for ox in lo..<hi { line[ox] += src[ox] }
                     } else {
-                        for ox in lo..<hi { line[ox * g.stride] += src[ox] }
+                        for ox in lo..<hi { line[ox &* g.stride] += src[ox] }   // < W: cannot overflow
                     }
                 }
             }

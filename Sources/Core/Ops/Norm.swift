@@ -165,9 +165,10 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                         for cc in 0..<cpg {
                             let ch = c0 + cc, o = base + cc * hw, gm = wp[ch]
                             let zc = recompute ? UnsafePointer(dz + cc * hw) : dp + o
+                            let xc = xp + o, dxc = dx + o   // offsets outside the loop: no checked o + i
                             for i in 0..<hw {
-                                let xhat = (xp[o + i] - m) * rs
-                                dx[o + i] += rs * (zc[i] * gm - a - xhat * bb)
+                                let xhat = (xc[i] - m) * rs
+                                dxc[i] += rs * (zc[i] * gm - a - xhat * bb)
                             }
                         }
                     }
@@ -229,7 +230,8 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
                         let rs = 1 / (v / Double(d) + eps).squareRoot()
                         mp[row] = S(mu); rp[row] = S(rs)
                         let m = S(mu), rsS = S(rs)
-                        for j in 0..<d { yp[o + j] = (xp[o + j] - m) * rsS * wp[j] + bp[j] }
+                        let xr = xp.baseAddress! + o, yr = yp + o   // offsets outside the loop: no checked o + j
+                        for j in 0..<d { yr[j] = (xr[j] - m) * rsS * wp[j] + bp[j] }
                     }
                 }
             }
@@ -250,18 +252,21 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
                     parallelFor(blocks, grain: max(1, 8_192 / max(1, d * blockRows))) { r in
                         for blk in r {
                             for row in (blk * blockRows)..<min(rows, (blk + 1) * blockRows) {
-                                let o = row * d, m = mean[row], rs = rstd[row]
+                                let o = row * d, m = mp[row], rs = rp[row]
+                                // Row and block offsets outside the loops: no checked o + j.
+                                let xr = xp + o, dr = dp + o, pwr = pwp + blk * d, pbr = pbp + blk * d
                                 var sdy: S = 0, sdyx: S = 0
                                 for j in 0..<d {
-                                    let xhat = (xp[o + j] - m) * rs, g = dp[o + j]
-                                    pwp[blk * d + j] += g * xhat; pbp[blk * d + j] += g
+                                    let xhat = (xr[j] - m) * rs, g = dr[j]
+                                    pwr[j] += g * xhat; pbr[j] += g
                                     sdy += g * wp[j]; sdyx += g * wp[j] * xhat
                                 }
                                 guard let dx else { continue }
                                 let a = sdy / S(d), bb = sdyx / S(d)
+                                let dxr = dx + o
                                 for j in 0..<d {
-                                    let xhat = (xp[o + j] - m) * rs
-                                    dx[o + j] += rs * (dp[o + j] * wp[j] - a - xhat * bb)
+                                    let xhat = (xr[j] - m) * rs
+                                    dxr[j] += rs * (dr[j] * wp[j] - a - xhat * bb)
                                 }
                             }
                         }
@@ -280,17 +285,18 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
 
 /// Σ_{i < n} term(i) with eight independent accumulators combined in a fixed order: the same result
 /// for any thread count, and the compiler can vectorise it (a single running sum is one long
-/// dependency chain).
+/// dependency chain). The index arithmetic is unchecked (`&+`, checked release builds keep
+/// overflow checks elsewhere): 0 ≤ i ≤ n − 8 inside the loop, so i + 7 < n cannot overflow.
 @inline(__always)
 func laneSum(_ n: Int, _ term: (Int) -> Double) -> Double {
     var a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0, a5 = 0.0, a6 = 0.0, a7 = 0.0
     var i = 0
-    while i + 8 <= n {
-        a0 += term(i); a1 += term(i + 1); a2 += term(i + 2); a3 += term(i + 3)
-        a4 += term(i + 4); a5 += term(i + 5); a6 += term(i + 6); a7 += term(i + 7)
-        i += 8
+    while i <= n &- 8 {
+        a0 += term(i); a1 += term(i &+ 1); a2 += term(i &+ 2); a3 += term(i &+ 3)
+        a4 += term(i &+ 4); a5 += term(i &+ 5); a6 += term(i &+ 6); a7 += term(i &+ 7)
+        i &+= 8
     }
     var tail = 0.0
-    while i < n { tail += term(i); i += 1 }
+    while i < n { tail += term(i); i &+= 1 }
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) + tail
 }

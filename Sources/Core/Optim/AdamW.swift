@@ -95,12 +95,21 @@ public final class AdamWOf<S: TensorScalar> {
         return out
     }
 
-    /// Restores what `state()` produced. Throws on a missing step or an unpaired moment.
-    public func loadState(_ state: [(String, TensorOf<S>)]) throws {
+    /// Restores what `state()` produced for `parameters` (the ones the optimizer updates). Every
+    /// entry is checked before anything changes: a step that is a whole number ≥ 0, moments paired,
+    /// each naming one of `parameters` and holding exactly as many values as it (a shorter moment
+    /// would be read past its end by `update`).
+    public func loadState(_ state: [(String, TensorOf<S>)], for parameters: [(String, TensorOf<S>)]) throws {
         var m: [String: [S]] = [:], v: [String: [S]] = [:]
         var loadedStep: Int?
         for (name, t) in state {
-            if name == "step" { loadedStep = Int(Double(t.item())) }
+            if name == "step" {
+                let x = t.count == 1 ? Double(t.data[0]) : .nan
+                guard x.isFinite, x >= 0, x.rounded() == x, x <= 1e15 else {
+                    throw CoreError("AdamW.loadState: 'step' must be one whole number ≥ 0, got \(t.count == 1 ? "\(x)" : "\(t.count) values")")
+                }
+                loadedStep = Int(x)
+            }
             else if name.hasPrefix("m.") { m[String(name.dropFirst(2))] = t.data }
             else if name.hasPrefix("v.") { v[String(name.dropFirst(2))] = t.data }
             else { throw CoreError("AdamW.loadState: unexpected entry '\(name)'") }
@@ -108,6 +117,13 @@ public final class AdamWOf<S: TensorScalar> {
         guard let s = loadedStep else { throw CoreError("AdamW.loadState: no 'step' entry") }
         guard Set(m.keys) == Set(v.keys) else { throw CoreError("AdamW.loadState: first and second moments name different parameters") }
         for (k, a) in m where v[k]!.count != a.count { throw CoreError("AdamW.loadState: moments of '\(k)' differ in size") }
+        let sizes = Dictionary(parameters.map { ($0.0, $0.1.count) }, uniquingKeysWith: { a, _ in a })
+        for (k, a) in m.sorted(by: { $0.key < $1.key }) {
+            guard let n = sizes[k] else { throw CoreError("AdamW.loadState: moments for '\(k)', which is not a parameter of this model") }
+            guard a.count == n else {
+                throw CoreError("AdamW.loadState: moments of '\(k)' have \(a.count) values, the parameter has \(n)")
+            }
+        }
         step = s
         moments = Dictionary(uniqueKeysWithValues: m.map { ($0.key, Moments(m: $0.value, v: v[$0.key]!)) })
     }

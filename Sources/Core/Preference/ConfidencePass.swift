@@ -66,6 +66,8 @@ public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSour
         while start < n {
             let rows = Array(start..<min(n, start + config.batchSize))
             let batch = try pairs.batch(rows)
+            try model.checkTokens(batch.tokens)
+            try reference.checkTokens(batch.tokens)
             let noise = Tensor(shape: batch.winners.shape,
                                data: batch.ids.flatMap { confidenceNoise(id: $0, seed: config.seed, shape: pairs.imageShape).data })
             let x = concat([batch.winners, batch.losers], axis: 0)

@@ -33,7 +33,10 @@ public struct AnchorRule: Equatable, CustomStringConvertible {
         switch mode {
         case .percentile: if !(value >= 0 && value <= 100) { throw CoreError("anchor \(anchor): percentile must be in [0, 100] (got \(value))") }
         case .threshold: if value.isNaN { throw CoreError("anchor \(anchor): threshold is NaN") }
-        case .topK: if !(value >= 0) || value.isInfinite { throw CoreError("anchor \(anchor): top_k must be ≥ 0 (got \(value))") }
+        case .topK:
+            if !(value >= 0) || value.isInfinite || value.rounded() != value {
+                throw CoreError("anchor \(anchor): top_k must be a whole number ≥ 0 (got \(value))")
+            }
         }
     }
 }
@@ -219,7 +222,9 @@ public func selectPseudoLabels(_ table: ConfidenceTable, rules: [AnchorRule], pa
                                 if rule.mode == .percentile { var tmp = m; target = numpyPercentile(&tmp, rule.value) } else { target = rule.value }
                                 for i in m.indices where m[i] >= target { chosen[i] = true }
                             case .topK:
-                                let k = Int(rule.value)
+                                // k ≥ the pairs present keeps them all (1e19 included: compared as a
+                                // Double before any conversion to Int).
+                                let k = rule.value >= Double(m.count) ? m.count : Int(rule.value)
                                 if k >= m.count {
                                     for i in m.indices { chosen[i] = true }
                                     target = m.isEmpty ? .nan : (m.min() ?? .nan)

@@ -69,6 +69,8 @@ public func evaluatePairs(policy: Denoiser, reference: Denoiser?, batch: PairBat
                           weights: [Double]? = nil, timesteps: [Int], noise: Tensor, objective: PreferenceObjective,
                           backwardScale: Double? = nil) throws -> PairEvaluation {
     let b = batch.count
+    try policy.checkTokens(batch.tokens)
+    try reference?.checkTokens(batch.tokens)
     guard labels.count == b, timesteps.count == b, (weights?.count ?? b) == b else {
         throw CoreError("evaluatePairs: \(b) pairs but \(labels.count) labels, \(timesteps.count) timesteps and \(weights?.count ?? b) weights")
     }
@@ -700,7 +702,7 @@ public final class PreferenceTrainer {
         }
         let log = try Self.parseLog(meta["log"] ?? "")
         try optimizer.loadState(tensors.filter { $0.name.hasPrefix("optimizer.") }
-            .map { (String($0.name.dropFirst("optimizer.".count)), Tensor(shape: $0.shape, data: $0.data)) })
+            .map { (String($0.name.dropFirst("optimizer.".count)), Tensor(shape: $0.shape, data: $0.data)) }, for: params)
         for (name, p) in params { p.data = byName["policy.\(name)"]!.data }
         if let ema {
             for (name, e) in ema { e.data = (byName["ema.\(name)"]?.data) ?? byName["policy.\(name)"]!.data }

@@ -84,13 +84,18 @@ public struct ConsensusSplit: Equatable {
 }
 
 /// Chooses the held-out test pairs among `clean`: n_test = ceil(fraction · n) for fraction < 1 (as
-/// Hugging Face's `train_test_split`), or `Int(fraction)` pairs for fraction ≥ 1. A pair's rank is
+/// Hugging Face's `train_test_split`), or `fraction` pairs for fraction ≥ 1, which must then be a
+/// whole number; a count above n puts all n pairs in the test split. A pair's rank is
 /// a hash of (seed, id), so the choice does not depend on file order or thread count. Both returned
 /// lists keep the input order.
 public func splitCleanTest(_ clean: [Int64], fraction: Double, seed: UInt64) throws -> (train: [Int64], test: [Int64]) {
     guard fraction >= 0, fraction.isFinite else { throw CoreError("test fraction must be ≥ 0 (got \(fraction))") }
     let n = clean.count
-    let nTest = min(n, fraction >= 1 ? Int(fraction) : Int((fraction * Double(n)).rounded(.up)))
+    guard fraction < 1 || fraction.rounded() == fraction else {
+        throw CoreError("test share \(fraction) is neither a fraction in [0, 1) nor a whole count of pairs")
+    }
+    // Compared as Doubles first: Int(1e19) does not exist.
+    let nTest = fraction >= Double(n) ? n : fraction >= 1 ? Int(fraction) : Int((fraction * Double(n)).rounded(.up))
     if nTest == 0 { return (clean, []) }
     let key = RandomKey(seed: seed).child("clean-test")
     let ranks = clean.map { key.bits(UInt64(bitPattern: $0)) }
@@ -500,9 +505,17 @@ public func writeIdList(_ ids: [Int64], to path: String) throws {
 /// read exactly as Int64 (never through Double); a float, an id outside Int64 or any other value is an
 /// error naming the file, line and column.
 public func readIdList(_ path: String) throws -> [Int64] {
+    // Ids are exact integers of magnitude < 2^53: beyond that a JSON number may already have been
+    // rounded by whoever wrote it (every JavaScript or Python-float writer), so it is refused.
+    let limit: UInt64 = 1 << 53
     let file = try MappedFile(path: path)
     var s = JSONScanner(file.bytes, start: 0, end: file.bytes.count)
     var ids: [Int64] = []
+    func checkExact(_ id: Int64, _ at: Int) throws {
+        guard id.magnitude < limit else {
+            throw s.fail("the id \(id) is not below 2^53 (ids must be exact integers of magnitude < 2^53)", at: at)
+        }
+    }
     do {
         try s.expect(UInt8(ascii: "["), "'[' (an id list is a JSON array)")
         if !s.consume(UInt8(ascii: "]")) {
@@ -512,9 +525,13 @@ public func readIdList(_ path: String) throws -> [Int64] {
                     let at = s.pos
                     let text = try s.parseString()
                     guard let id = Int64(text) else { throw s.fail("id \"\(text)\" is not an integer that fits in 64 bits", at: at) }
+                    try checkExact(id, at)
                     ids.append(id)
                 } else {
-                    ids.append(try s.parseInteger("id"))
+                    let at = s.pos
+                    let id = try s.parseInteger("id")
+                    try checkExact(id, at)
+                    ids.append(id)
                 }
             } while s.consume(UInt8(ascii: ","))
             try s.expect(UInt8(ascii: "]"), "',' or ']' in the id list")

@@ -23,12 +23,42 @@ public struct RewardModelConfig: Sendable, Equatable {
         self.embedDimension = embedDimension; self.heads = heads; self.usesPrompt = usesPrompt
     }
 
+    /// Largest `imageSize`, channel count and `embedDimension` (checked before anything is allocated).
+    public static let maxImageSize = 1024, maxWidth = 8192
+    /// Largest parameter count (2^27, as `DiffusionConfig.maxParameters`).
+    public static let maxParameters = 1 << 27
+
+    /// The number of parameters `RewardModel(config:)` allocates, from the sizes alone (Float64, so
+    /// it cannot overflow); mirrors `RewardModel.init`, and a test checks it against built models.
+    public var parameterCount: Double {
+        func linear(_ i: Int, _ o: Int) -> Double { Double(i) * Double(o) + Double(o) }
+        func attention(_ d: Int, context: Int) -> Double { 2 * linear(d, d) + 2 * linear(context, d) }
+        let c = channels.map(Double.init), d = embedDimension, side = Double(featureSide)
+        var n = (27 * c[0] + c[0]) + (9 * c[0] * c[1] + c[1]) + (9 * c[1] * c[2] + c[2]) + 2 * (c[0] + c[1] + c[2])
+        n += side * side * c[2] + attention(d, context: channels[2])
+        if usesPrompt {
+            n += Double(RewardTokens.vocabularySize * d + Vocabulary.maxTokens * d) + 2 * Double(d) + attention(d, context: d) + linear(d, d)
+        } else {
+            n += Double(d)
+        }
+        return n + linear(channels[2] + d + (usesPrompt ? d : 0), d) + linear(d, 1)
+    }
+
     public func validate() throws {
         guard imageSize >= 4, imageSize % 4 == 0 else { throw CoreError("reward model: imageSize must be a positive multiple of 4, got \(imageSize)") }
+        guard imageSize <= RewardModelConfig.maxImageSize else {
+            throw CoreError("reward model: imageSize \(imageSize) is above the cap of \(RewardModelConfig.maxImageSize)")
+        }
+        if let big = (channels + [embedDimension, heads, groups]).first(where: { $0 > RewardModelConfig.maxWidth }) {
+            throw CoreError("reward model: size \(big) (channels \(channels), groups \(groups), embedDimension \(embedDimension), heads \(heads)) is above the cap of \(RewardModelConfig.maxWidth)")
+        }
         guard channels.count == 3, channels.allSatisfy({ $0 > 0 }) else { throw CoreError("reward model: channels must be three positive sizes, got \(channels)") }
         guard groups > 0, channels.allSatisfy({ $0 % groups == 0 }) else { throw CoreError("reward model: groups \(groups) must divide every channel count \(channels)") }
         guard embedDimension > 0, heads > 0, embedDimension % heads == 0, channels[2] % heads == 0 else {
             throw CoreError("reward model: embedDimension \(embedDimension) and channels[2] \(channels[2]) must be divisible by heads \(heads)")
+        }
+        guard parameterCount <= Double(RewardModelConfig.maxParameters) else {
+            throw CoreError("reward model: this architecture has \(Int(parameterCount)) parameters, above the cap of \(RewardModelConfig.maxParameters)")
         }
     }
 

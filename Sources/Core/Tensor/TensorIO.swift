@@ -129,7 +129,7 @@ public func loadCheckpoint(_ path: String, into parameters: [(String, Tensor)], 
         guard !ckpt.optimizerState.isEmpty else {
             throw CoreError("loadCheckpoint \(path): an optimizer was given but the file holds no optimizer state")
         }
-        do { try optimizer.loadState(ckpt.optimizerState) } catch let e as CoreError {
+        do { try optimizer.loadState(ckpt.optimizerState, for: parameters) } catch let e as CoreError {
             throw CoreError("loadCheckpoint \(path): \(e.message)")
         }
     }

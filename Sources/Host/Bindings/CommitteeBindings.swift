@@ -100,7 +100,7 @@ func luaConsensusRule(_ f: LuaRef, names: [String], on L: OpaquePointer) -> Cons
     .custom { pair in
         let result: [Any?]
         do { result = try f.call([RulePair(pair: pair, names: names)], results: 1, on: L) } catch let e as LuaError {
-            throw LuaError(kind: e.kind, message: e.message + " (in the rule function, pair idx \(pair.id))", traceback: e.traceback)
+            throw e.inContext("in the rule function, pair idx \(pair.id)")
         }
         guard let verdict = result.first as? Bool else {
             let got = result.first.flatMap { $0 }.map(LuaOptions.luaTypeName(of:)) ?? "nil"
@@ -193,7 +193,7 @@ private func committee_read_ids(_ L: OpaquePointer?) -> Int32 {
 /// to the run directory, recorded as a run output.
 private func committee_write_ids(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "write_ids") { args in
-        let ids = try args.integers(1)
+        let ids = try args.integers(1, in: (1 - (1 << 53))...((1 << 53) - 1))   // what read_ids accepts back
         let path = try args.run.resolve(args.string(2))
         try writeIdList(ids.map { Int64($0) }, to: path)
         try args.run.recordOutput(path)

@@ -255,7 +255,7 @@ private func model_grid(_ L: OpaquePointer?) -> Int32 {
         let o = try args.options(2, allowed: ["prompts", "seeds", "path", "steps", "guidance", "eta", "method", "batch_size", "scale",
                                                "winograd"])
         let prompts = try promptTexts(o.values["prompts"], args, index: 2)
-        let seeds = try o.numbers("seeds")?.map { Int($0) } ?? [1, 2, 3, 4]
+        let seeds = try o.integers("seeds", in: 0...Int.max) ?? [1, 2, 3, 4]
         guard !seeds.isEmpty, seeds.allSatisfy({ $0 >= 0 }) else { throw args.error(2, "option 'seeds': expected a non-empty list of integers ≥ 0") }
         let path = try args.run.resolve(try o.required("path", o.string("path")))
         let scale = try o.integer("scale", default: 4)
@@ -285,8 +285,8 @@ private func model_loss(_ L: OpaquePointer?) -> Int32 {
         let T = model.schedule.steps
         func timesteps(_ n: Int) throws -> [Int] {
             let ts: [Int]
-            if let one = try? o.integer("t") { ts = Array(repeating: one, count: n) }
-            else if let list = try o.numbers("t") { ts = list.map { Int($0) } }
+            if o.values["t"] is [Any], let list = try o.integers("t") { ts = list }
+            else if let one = try o.integer("t") { ts = Array(repeating: one, count: n) }
             else { throw args.error(2, "option 't' (a timestep or one per image) is required") }
             guard ts.count == n else { throw args.error(2, "option 't': \(ts.count) timesteps for \(n) images") }
             if let bad = ts.first(where: { $0 < 0 || $0 >= T }) { throw args.error(2, "option 't': \(bad) is outside 0…\(T - 1)") }
@@ -301,6 +301,7 @@ private func model_loss(_ L: OpaquePointer?) -> Int32 {
             let n = pairs.count
             let ts = try timesteps(n)
             let batch = try pairs.batch(Array(0..<n))
+            do { try model.checkTokens(batch.tokens) } catch let e as CoreError { throw args.error(2, "option 'pairs': \(e.message)") }
             let noise = Tensor.normal(batch.winners.shape, key: key)
             let (w, l) = noGrad {
                 (model.perSampleMSE(x0: batch.winners, noise: noise, timesteps: ts, tokens: batch.tokens),

@@ -216,7 +216,7 @@ private func eval_grid(_ L: OpaquePointer?) -> Int32 {
             return (name, model)
         }
         let prompts = try o.required("prompts", o.strings("prompts"))
-        let seeds = try o.numbers("seeds")?.map { Int($0) } ?? [1, 2, 3, 4]
+        let seeds = try o.integers("seeds", in: 0...Int.max) ?? [1, 2, 3, 4]
         guard !seeds.isEmpty, seeds.allSatisfy({ $0 >= 0 }) else { throw args.error(1, "option 'seeds': expected a non-empty list of integers ≥ 0") }
         let path = try args.run.resolve(try o.required("path", o.string("path")))
         let steps = try o.integer("steps", default: 20)

@@ -73,7 +73,7 @@ private func dpo_pairs(_ L: OpaquePointer?) -> Int32 {
         guard let w = try o.numbers("winners"), let l = try o.numbers("losers") else {
             throw args.error(1, "options 'winners' and 'losers' are required")
         }
-        guard let shape = try o.numbers("shape")?.map({ Int($0) }), shape.count == 3, shape.allSatisfy({ $0 > 0 }) else {
+        guard let shape = try o.integers("shape", in: 1...LuaInteger.maxImageSize), shape.count == 3 else {
             throw args.error(1, "option 'shape' must be {C, H, W} with positive sizes")
         }
         let m = shape.reduce(1, *)
@@ -82,11 +82,11 @@ private func dpo_pairs(_ L: OpaquePointer?) -> Int32 {
         }
         let n = w.count / m
         let length = try o.integer("token_length", default: 1)
-        let tokens = try o.numbers("tokens")?.map { Int32($0) } ?? [Int32](repeating: TokenBatch.pad, count: n * length)
+        let tokens = try o.integers("tokens", in: 0...Int(Int32.max))?.map { Int32($0) } ?? [Int32](repeating: TokenBatch.pad, count: n * length)
         guard length >= 1, tokens.count == n * length else {
             throw args.error(1, "'tokens' must hold \(n) rows of token_length = \(length) ids (got \(tokens.count))")
         }
-        let ids = try o.numbers("ids")?.map { Int64($0) }
+        let ids = try o.integers("ids")?.map { Int64($0) }
         let full = [n] + shape
         try args.push(PairsObject(try InMemoryPairs(winners: Tensor(shape: full, data: w.map(Float.init)),
                                                     losers: Tensor(shape: full, data: l.map(Float.init)),
@@ -110,7 +110,7 @@ private func dpo_labels(_ L: OpaquePointer?) -> Int32 {
             try args.push(LabelsObject(try AnchorLabels(pseudo, alignedTo: rowIds), ids: rowIds, source: pseudo))
             return 1
         }
-        guard let anchors = try o.numbers("anchors")?.map({ Int($0) }) else { throw args.error(1, "option 'anchors' is required") }
+        guard let anchors = try o.integers("anchors") else { throw args.error(1, "option 'anchors' is required") }
         guard let rows = o.values["labels"] as? [Any] else { throw args.error(1, "option 'labels' is required (one row per pair: {{l_50, …}, …})") }
         var labels: [Int8] = []
         labels.reserveCapacity(rows.count * anchors.count)
@@ -127,7 +127,7 @@ private func dpo_labels(_ L: OpaquePointer?) -> Int32 {
                 labels.append(Int8(x))
             }
         }
-        if let ids = try o.numbers("ids") {
+        if let ids = try o.integers("ids") {
             guard let pairs else { throw args.error(1, "option 'ids' needs option 'pairs'") }
             let idList = ids.map { Int64($0) }
             let source = try PseudoLabels(anchors: anchors, ids: idList, labels: labels)
@@ -402,7 +402,7 @@ private func dpo_confidence(_ L: OpaquePointer?) -> Int32 {
         guard let reference = try o.object("reference", Denoiser.self) else { throw args.error(1, "option 'reference' is required") }
         guard let pairs = try o.object("pairs", PairSource.self) else { throw args.error(1, "option 'pairs' is required") }
         var config = ConfidencePassConfig()
-        if let a = try o.numbers("anchors") { config.anchors = a.map { Int($0) } }
+        if let a = try o.integers("anchors") { config.anchors = a }
         config.beta = try o.number("beta", default: 2500)
         config.batchSize = try o.integer("batch_size", default: 32)
         config.seed = UInt64(truncatingIfNeeded: try o.integer("seed") ?? args.runSeed)
@@ -511,7 +511,7 @@ private func dpo_audit(_ L: OpaquePointer?) -> Int32 {
             guard let l = v as? LabelsObject else { throw args.error(1, "option 'labels' must be a list of Labels") }
             return l.labels
         }
-        let iterations = try o.numbers("iterations")?.map { Int($0) }
+        let iterations = try o.integers("iterations")
         let audit = try auditPseudoLabels(truth: t, labels: labels, iterations: iterations)
         let rows: [Any] = audit.rows.map { r in
             var d: [String: Any] = ["iteration": r.iteration, "labelled": r.labelled, "opposed": r.opposed,

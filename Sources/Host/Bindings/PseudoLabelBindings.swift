@@ -188,7 +188,7 @@ private func callGuard(_ f: LuaRef, _ s: AnchorStatistics, on L: OpaquePointer) 
     if let a = s.accuracy { stats["accuracy"] = a }
     let result: [Any?]
     do { result = try f.call([stats], results: 1, on: L) } catch let e as LuaError {
-        throw LuaError(kind: e.kind, message: e.message + " (in the guard function, anchor \(s.anchor))", traceback: e.traceback)
+        throw e.inContext("in the guard function, anchor \(s.anchor)")
     }
     let where_ = "the guard function (anchor \(s.anchor))"
     switch result.first ?? nil {

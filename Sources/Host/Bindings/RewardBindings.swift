@@ -109,7 +109,7 @@ private func reward_new(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "new") { args in
         let o = try args.options(1, allowed: ["name", "uses_prompt", "image_size", "channels", "groups", "embed_dimension", "heads", "seed"])
         let config = RewardModelConfig(imageSize: try o.integer("image_size", default: 16),
-                                       channels: try o.numbers("channels")?.map { Int($0) } ?? [8, 16, 32],
+                                       channels: try o.integers("channels", in: 1...65_536) ?? [8, 16, 32],
                                        groups: try o.integer("groups", default: 4),
                                        embedDimension: try o.integer("embed_dimension", default: 32),
                                        heads: try o.integer("heads", default: 2),
@@ -155,8 +155,13 @@ private func parseRater(_ args: LuaArgs, _ index: Int32, _ value: Any?) throws -
     guard let tau = (t["temperature"] as? Double) ?? (t["temperature"] as? Int).map(Double.init) else {
         throw args.error(index, "option 'rater': 'temperature' (a number > 0) is required")
     }
-    let seed = (t["seed"] as? Int) ?? 0
-    guard seed >= 0 else { throw args.error(index, "option 'rater': 'seed' must be ≥ 0") }
+    var seed = 0
+    if let v = t["seed"] {
+        switch LuaInteger.convert(v, range: 0...Int.max) {
+        case .success(let i): seed = i
+        case .failure(let p): throw args.error(index, "option 'rater': 'seed': \(p.text)")
+        }
+    }
     let r = RewardRater.weighted(weights: w, temperature: tau, seed: UInt64(seed))
     do { try r.validate() } catch let e as CoreError { throw args.error(index, "option 'rater': " + e.message) }
     return r
@@ -183,7 +188,7 @@ private func reward_train(_ L: OpaquePointer?) -> Int32 {
         let ds = try args.object(2, Dataset.self)
         let o = try trainerOptions(args, 3, allowed: ["rater", "ids", "steps", "batch_size", "seed", "on_progress"])
         let rater = try parseRater(args, 3, try o.required("rater", o.values["rater"]))
-        let rows = try o.numbers("ids").map { try checkedIDs(args, 3, $0.map { Int($0) }, ds, "option 'ids'") } ?? Array(0..<ds.count)
+        let rows = try o.integers("ids").map { try checkedIDs(args, 3, $0, ds, "option 'ids'") } ?? Array(0..<ds.count)
         let seed = try o.integer("seed", default: runSeed(args.L))
         guard seed >= 0 else { throw args.error(3, "option 'seed': must be ≥ 0 (got \(seed))") }
         let config = RewardTrainingConfig(steps: try o.integer("steps", default: 2000), batchSize: try o.integer("batch_size", default: 64),
@@ -357,7 +362,7 @@ private func committee_accuracy_table(_ L: OpaquePointer?) -> Int32 {
         let c = try args.this(Committee.self)
         let ds = try args.object(2, Dataset.self)
         let o = try args.options(3, allowed: ["ids", "out", "title", "batch_size"])
-        let rows = try o.numbers("ids").map { try checkedIDs(args, 3, $0.map { Int($0) }, ds, "option 'ids'") }
+        let rows = try o.integers("ids").map { try checkedIDs(args, 3, $0, ds, "option 'ids'") }
         let batch = try o.integer("batch_size", default: 512)
         guard batch >= 1 else { throw args.error(3, "option 'batch_size': must be ≥ 1 (got \(batch))") }
         var t = try rewardAccuracyTable(c, dataset: ds, rows: rows, batchSize: batch)

@@ -74,13 +74,15 @@ enum TensorBindings: LuaBindings {
     }
 }
 
-/// Largest tensor a recipe may create (elements), so a typo cannot ask for terabytes.
-private let maxElements = 1 << 31
+/// Largest tensor a recipe may create: 2^28 elements (1 GiB of Float32), so a typo cannot ask for
+/// terabytes; below it, `MemoryBudget` still refuses what the machine cannot hold.
+private let maxElements = 1 << 28
 
 // MARK: - Argument helpers
 
 extension LuaArgs {
-    /// A shape table `{2, 3}` at `index`: non-negative integers, a bounded element count.
+    /// A shape table `{2, 3}` at `index`: non-negative integers, at most `maxElements` elements, and
+    /// no more memory than the machine has available (checked before allocating).
     fileprivate func shape(_ index: Int32) throws -> [Int] {
         let dims = try integers(index)
         var total = 1
@@ -90,6 +92,8 @@ extension LuaArgs {
             guard !o, p <= maxElements else { throw error(index, "shape \(dims) has more than \(maxElements) elements") }
             total = p
         }
+        do { try MemoryBudget.check(count: total, elementSize: MemoryLayout<Float>.size, what: "a tensor of shape \(dims)") }
+        catch let e as CoreError { throw error(index, e.message) }
         return dims
     }
 

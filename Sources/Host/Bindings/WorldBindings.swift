@@ -70,7 +70,7 @@ private func world_suites(_ L: OpaquePointer?) -> Int32 {
 private func world_training_prompts(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "training_prompts") { args in
         let count = try args.integer(1)
-        let seed = try args.optional(2, args.integer) ?? 0
+        let seed = try args.optional(2) { try args.integer($0, in: 0...Int.max) } ?? 0
         guard count >= 1, count <= PromptSuites.maxTrainingPrompts else {
             throw args.error(1, "expected a count in 1…\(PromptSuites.maxTrainingPrompts), got \(count)")
         }
@@ -193,7 +193,7 @@ private func dataset_statistics(_ L: OpaquePointer?) -> Int32 {
 private func dataset_split_by_prompt(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "split_by_prompt") { args in
         let ds = try args.this(Dataset.self)
-        let (train, test) = try ds.splitByPrompt(testFraction: try args.number(2), seed: UInt64(try args.optional(3, args.integer) ?? 0))
+        let (train, test) = try ds.splitByPrompt(testFraction: try args.number(2), seed: UInt64(try args.optional(3) { try args.integer($0, in: 0...Int.max) } ?? 0))
         try args.push(train)
         try args.push(test)
         return 2

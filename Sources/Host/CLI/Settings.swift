@@ -14,7 +14,7 @@ enum Settings {
               key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "_.-".contains($0)) }) else {
             throw CoreError("malformed --set '\(s)': the key must start with a letter or _ and contain only letters, digits, _ . -")
         }
-        return (key, typed(raw))
+        do { return (key, try typed(raw)) } catch let e as CoreError { throw CoreError("--set \(key): \(e.message)") }
     }
 
     /// `key=value` split without typing the value (for declared settings, typed by their declaration).
@@ -29,7 +29,8 @@ enum Settings {
         return raw
     }
 
-    static func typed(_ raw: String) -> Any {
+    /// The typed value; a number outside Float64's range (`1e400`) is an error, never `inf`.
+    static func typed(_ raw: String) throws -> Any {
         if raw.count >= 2, let f = raw.first, f == raw.last, f == "\"" || f == "'" {
             return String(raw.dropFirst().dropLast())
         }
@@ -37,6 +38,7 @@ enum Settings {
         if raw == "false" { return false }
         if let i = Int(raw) { return i }
         if raw.contains(where: { $0.isNumber }), raw.allSatisfy({ "0123456789.eE+-".contains($0) }), let d = Double(raw) {
+            guard d.isFinite else { throw CoreError("the number \(raw) is out of range (beyond ±1.8e308)") }
             return d
         }
         return raw

@@ -62,13 +62,17 @@ public struct LuaArgs {
 
     public func float(_ index: Int32) throws -> Float { Float(try number(index)) }
 
-    /// An integer; a float with an integral value is accepted (Lua's rule), `2.5` is not.
-    public func integer(_ index: Int32) throws -> Int {
+    /// An integer (`LuaInteger.convert`): a float is accepted only when it is integral and at most
+    /// 2^53 in magnitude; `2.5`, `1e30` and NaN are errors naming the argument and the value, never
+    /// truncated. `range` bounds the value: `args.integer(2, in: 0...Int.max)` for a seed.
+    public func integer(_ index: Int32) throws -> Int { try integer(index, in: nil) }
+    public func integer(_ index: Int32, in range: ClosedRange<Int>?) throws -> Int {
         guard lua_type(L, index) == LUA_TNUMBER else { throw typeError(index, "integer") }
-        var ok: Int32 = 0
-        let v = lua_tointegerx(L, index, &ok)
-        guard ok != 0 else { throw error(index, "number has no integer representation") }
-        return Int(v)
+        let v: Any = lua_isinteger(L, index) != 0 ? Int(lua_tointegerx(L, index, nil)) : lua_tonumberx(L, index, nil)
+        switch LuaInteger.convert(v, range: range) {
+        case .success(let i): return i
+        case .failure(let problem): throw error(index, problem.text)
+        }
     }
 
     /// A string (numbers are not accepted: recipes say what they mean).
@@ -128,13 +132,29 @@ public struct LuaArgs {
         try typedArray(index, "numbers", LUA_TNUMBER) { Float(lua_tonumberx(L, -1, nil)) }
     }
 
-    /// A sequence of integers as `[Int]`.
-    public func integers(_ index: Int32) throws -> [Int] {
-        try typedArray(index, "integers", LUA_TNUMBER) {
-            var ok: Int32 = 0
-            let v = lua_tointegerx(L, -1, &ok)
-            return ok != 0 ? Int(v) : nil
+    /// A sequence of integers as `[Int]` (each converted as `integer` does, within `range`).
+    public func integers(_ index: Int32) throws -> [Int] { try integers(index, in: nil) }
+    public func integers(_ index: Int32, in range: ClosedRange<Int>?) throws -> [Int] {
+        try requireTable(index, "array of integers")
+        let t = lua_absindex(L, index)
+        let n = Int(lua_rawlen(L, t))
+        var out: [Int] = []
+        out.reserveCapacity(n)
+        for i in 0..<n {
+            lua_rawgeti(L, t, lua_Integer(i + 1))
+            // stack: …, t[i+1]
+            let v: Any
+            if lua_type(L, -1) != LUA_TNUMBER { v = LuaStack.typeName(L, -1) }
+            else if lua_isinteger(L, -1) != 0 { v = Int(lua_tointegerx(L, -1, nil)) }
+            else { v = lua_tonumberx(L, -1, nil) }
+            shim_pop(L, 1)
+            // stack: …
+            switch LuaInteger.element(v, at: i, range: range) {
+            case .success(let x): out.append(x)
+            case .failure(let problem): throw error(index, problem.text)
+            }
         }
+        return out
     }
 
     /// A sequence of strings as `[String]`.
@@ -154,7 +174,7 @@ public struct LuaArgs {
             let t = lua_type(L, -1)
             let v = t == luaType ? get() : nil
             if v == nil {
-                let got = t == luaType ? "a non-integer number" : LuaStack.typeName(L, -1)
+                let got = LuaStack.typeName(L, -1)
                 shim_pop(L, 1)
                 throw error(index, "expected array of \(what), element \(i + 1) is \(got)")
             }
@@ -251,14 +271,32 @@ public struct LuaOptions {
         try get(key, "number") { ($0 as? Double) ?? ($0 as? Int).map(Double.init) }
     }
     public func number(_ key: String, default d: Double) throws -> Double { try number(key) ?? d }
-    public func integer(_ key: String) throws -> Int? {
-        try get(key, "integer") { v in
-            if let i = v as? Int { return i }
-            if let d = v as? Double, d.rounded() == d, abs(d) < 9.0e18 { return Int(d) }
-            return nil
+    /// An integer option, converted as `LuaArgs.integer` does and checked against `range`, or when
+    /// `range` is nil against `LuaInteger.optionRanges[key]` (the documented range of that option
+    /// name: seeds ≥ 0, sizes ≥ 1 and below their caps, …):
+    /// `bad argument #1 to 'train' (option 'steps': expected an integer, got 2.5)`.
+    public func integer(_ key: String, in range: ClosedRange<Int>? = nil) throws -> Int? {
+        guard let v = values[key] else { return nil }
+        switch LuaInteger.convert(v, range: range ?? LuaInteger.optionRanges[key]) {
+        case .success(let i): return i
+        case .failure(let problem): throw args.error(index, "option '\(key)': \(problem.text)")
         }
     }
-    public func integer(_ key: String, default d: Int) throws -> Int { try integer(key) ?? d }
+    public func integer(_ key: String, default d: Int, in range: ClosedRange<Int>? = nil) throws -> Int {
+        try integer(key, in: range) ?? d
+    }
+    /// A sequence of integers (each as `integer(key)`, within `range` or the option's documented
+    /// range): `option 'shape': element 1 is 2.5, expected an integer`.
+    public func integers(_ key: String, in range: ClosedRange<Int>? = nil) throws -> [Int]? {
+        guard let v = values[key] else { return nil }
+        guard let a = v as? [Any] else {
+            throw args.error(index, "option '\(key)': expected array of integers, got \(LuaOptions.luaTypeName(of: v))")
+        }
+        switch LuaInteger.convert(array: a, range: range ?? LuaInteger.optionRanges[key]) {
+        case .success(let out): return out
+        case .failure(let problem): throw args.error(index, "option '\(key)': \(problem.text)")
+        }
+    }
     public func string(_ key: String) throws -> String? { try get(key, "string") { $0 as? String } }
     public func string(_ key: String, default d: String) throws -> String { try string(key) ?? d }
     public func boolean(_ key: String) throws -> Bool? { try get(key, "boolean") { $0 as? Bool } }
@@ -285,4 +323,105 @@ public struct LuaOptions {
         let expected = (T.self as? LuaObject.Type)?.luaTypeName ?? String(describing: T.self)
         return try get(key, expected) { $0 as? T }
     }
+}
+
+/// The one conversion from a Lua number to a Swift `Int` that every binding uses (positional
+/// arguments, options, arrays): integers are integers — a float counts only when it is integral and
+/// |x| ≤ 2^53 (beyond that a float may already have been rounded: write the value as an integer
+/// literal) — and a value outside the expected range is an error naming it, never truncated, wrapped
+/// or clamped.
+public enum LuaInteger {
+    /// Why a value was refused; `text` is the part of the message after the argument's name.
+    public struct Problem: Error {
+        public let text: String
+    }
+
+    /// Largest magnitude of a float accepted as an integer: 2^53, the last point where every integer
+    /// is exactly representable as a Float64.
+    public static let maxExactFloat = 9_007_199_254_740_992.0
+
+    /// `2.5`, `1e+30`, `nan` — how a refused number appears in messages.
+    static func describe(_ d: Double) -> String {
+        if d.isNaN { return "nan" }
+        if d.isInfinite { return d > 0 ? "inf" : "-inf" }
+        return "\(d)"
+    }
+
+    /// `≥ 0`, `in 1…4096`, `≤ 10`.
+    static func describe(_ r: ClosedRange<Int>) -> String {
+        if r.upperBound == Int.max { return "≥ \(r.lowerBound)" }
+        if r.lowerBound == Int.min { return "≤ \(r.upperBound)" }
+        return "in \(r.lowerBound)…\(r.upperBound)"
+    }
+
+    /// Converts a value from `LuaStack.value` (Int for a Lua integer, Double for a float).
+    public static func convert(_ v: Any, range: ClosedRange<Int>?) -> Result<Int, Problem> {
+        let i: Int
+        switch v {
+        case let x as Int: i = x
+        case let d as Double:
+            guard d.isFinite, d.rounded(.towardZero) == d else {
+                return .failure(Problem(text: "expected an integer, got \(describe(d))"))
+            }
+            guard abs(d) <= maxExactFloat else {
+                return .failure(Problem(text: "expected an integer, got the float \(describe(d)) (beyond 2^53 a float may have been rounded; write an integer literal)"))
+            }
+            i = Int(d)
+        default:
+            return .failure(Problem(text: "expected an integer, got \(LuaOptions.luaTypeName(of: v))"))
+        }
+        if let range, !range.contains(i) {
+            return .failure(Problem(text: "expected an integer \(describe(range)), got \(i)"))
+        }
+        return .success(i)
+    }
+
+    /// Converts every element of an array; the first bad one is named by its 1-based position:
+    /// `element 1 is 2.5, expected an integer`.
+    public static func convert(array a: [Any], range: ClosedRange<Int>?) -> Result<[Int], Problem> {
+        var out: [Int] = []
+        out.reserveCapacity(a.count)
+        for (k, e) in a.enumerated() {
+            switch element(e, at: k, range: range) {
+            case .success(let x): out.append(x)
+            case .failure(let problem): return .failure(problem)
+            }
+        }
+        return .success(out)
+    }
+
+    /// Element `k` (0-based) of an array converted as `convert`, or the problem naming it by
+    /// position. A `String` stands for the Lua type name of a non-number element.
+    static func element(_ e: Any, at k: Int, range: ClosedRange<Int>?) -> Result<Int, Problem> {
+        if !(e is String), case .success(let i) = convert(e, range: range) { return .success(i) }
+        let shown = (e as? Double).map(describe) ?? (e as? Int).map(String.init) ?? (e as? String) ?? LuaOptions.luaTypeName(of: e)
+        let expected = range.map { "an integer \(describe($0))" } ?? "an integer"
+        return .failure(Problem(text: "element \(k + 1) is \(shown), expected \(expected)"))
+    }
+
+    /// Largest `image_size` a recipe may ask for (a 1024×1024 image is 64× the paper's 128²).
+    public static let maxImageSize = 1024
+    /// Largest batch (pairs, images or prompts per step).
+    public static let maxBatchSize = 1 << 16
+    /// Largest step / iteration / warm-up count (10⁹: beyond it a run would not end).
+    public static let maxSteps = 1_000_000_000
+
+    /// The documented range of every integer option that has one, by option name (one name, one
+    /// meaning across bindings: VOCAB.md / issue #15). `LuaOptions.integer(key)` checks it unless the
+    /// binding passes its own range. Options not listed only have to be integers.
+    public static let optionRanges: [String: ClosedRange<Int>] = [
+        // seeds
+        "seed": 0...Int.max, "world_seed": 0...Int.max, "noise_seed": 0...Int.max,
+        // sizes (≥ 1, capped)
+        "image_size": 1...maxImageSize, "batch_size": 1...maxBatchSize, "unlabeled_batch_size": 1...maxBatchSize,
+        "accumulation": 1...maxBatchSize, "threads": 1...1024, "token_length": 1...4096, "scale": 1...64,
+        "shard_size": 1...Int(Int32.max), "groups": 1...65_536, "heads": 1...65_536, "embed_dimension": 1...65_536,
+        "k": 1...65_536,
+        // evaluation suite size (prompts per suite; at 10,000 the grammar's distinct prompts run out
+        // for some suites, and each extra prompt costs up to 200 draws — 1e9 would not end)
+        "size": 1...10_000,
+        // counts (≥ 0, capped)
+        "steps": 0...maxSteps, "warmup": 0...maxSteps, "warmup_steps": 0...maxSteps,
+        "checkpoint_every": 0...maxSteps, "interval_half_width": 0...maxSteps, "decimals": 0...17,
+    ]
 }

@@ -31,6 +31,16 @@ public struct LuaError: Error, CustomStringConvertible {
         return message.hasPrefix(prefix) ? String(message.dropFirst(prefix.count)) : message
     }
 
+    /// This error with ` (context)` appended to its message — once: an error that already carries
+    /// a context starting with `context`'s first word group (`in the rule function`) is returned
+    /// unchanged, so an error from a callback nested in itself (a rule that recurses until the C stack
+    /// overflows) names the innermost callback instead of repeating the suffix at every level.
+    public func inContext(_ context: String) -> LuaError {
+        let head = context.split(separator: ",", maxSplits: 1).first.map(String.init) ?? context
+        if message.contains(" (\(head)") { return self }
+        return LuaError(kind: kind, message: message + " (\(context))", traceback: traceback)
+    }
+
     /// The message followed by the traceback, as printed by `semidpo run`.
     public var description: String { traceback.isEmpty ? message : message + "\n" + traceback }
 

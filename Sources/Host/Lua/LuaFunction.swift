@@ -47,8 +47,15 @@ public func lua_method(_ L: OpaquePointer?, _ name: String, _ body: (LuaArgs) th
 func lua_wrapImpl(_ L: OpaquePointer, _ name: String, isMethod: Bool, _ body: (LuaArgs) throws -> Int32) -> Int32 {
     let message: String
     var addPosition = true
+    // A Swift frame is live until this function returns (the message below is pushed from Swift
+    // too): the allocator must not refuse, which would longjmp through these frames.
+    let wasInSwift = shim_set_in_swift(L, 1), callerOverCap = shim_swap_over_cap(L, 0)
+    defer { shim_set_in_swift(L, wasInSwift); shim_swap_over_cap(L, callerOverCap) }
     do {
-        return try body(LuaArgs(L, name: name, isMethod: isMethod))
+        let results = try body(LuaArgs(L, name: name, isMethod: isMethod))
+        if shim_swap_over_cap(L, 0) == 0 { return results }
+        message = "'\(name)': " + LuaState.memoryMessage(L)
+        shim_allow_error_headroom(L)
     } catch let error as LuaError {
         // An error from a Lua callback already carries its own position.
         message = error.message

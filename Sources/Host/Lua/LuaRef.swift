@@ -36,6 +36,9 @@ public final class LuaRef {
         guard let state, state.isOpen else { throw LuaError(kind: .runtime, message: "callback used after its Lua state was closed") }
         let L = L ?? state.L
         let base = lua_gettop(L)
+        guard lua_checkstack(L, Int32(clamping: arguments.count + 1)) != 0 else {
+            throw LuaError(kind: .runtime, message: "Lua stack overflow: \(arguments.count) arguments for one callback")
+        }
         push(L)
         for a in arguments {
             do { try LuaStack.push(L, a) } catch { lua_settop(L, base); throw error }

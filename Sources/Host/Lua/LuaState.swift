@@ -1,5 +1,6 @@
-// The Lua state a recipe runs in: standard libraries, the `semidpo` module (global and
-// `require "semidpo"`), binding registration, protected calls, and the undefined-globals guard.
+// The Lua state a recipe runs in: standard libraries (os.exit replaced by an error), the `semidpo`
+// module (global and `require "semidpo"`), binding registration, protected calls with a message
+// handler that gives every error a position, a capped heap, and the undefined-globals guard.
 import CLua
 import CLuaShim
 import Core
@@ -30,12 +31,23 @@ public final class LuaState {
 
     private static let hostKey = "semidpo.host"
 
+    /// The default cap on the Lua heap (tables, strings, closures — not tensors, which live in Swift):
+    /// 4 GiB. Past it, Lua code gets `recipe.lua:LINE: not enough memory …`, never a crash.
+    public static let defaultMemoryLimit = 4 << 30
+
     /// A state with the standard libraries and an empty `semidpo` table, then `bindings` registered.
-    public init(run: RunContext = RunContext(), bindings: [LuaBindings.Type] = Bindings.all) {
-        guard let L = luaL_newstate() else { fatalError("Lua: out of memory creating a state") }
+    /// The Lua heap is capped at `memoryLimit` bytes (`shim_newstate`).
+    public init(run: RunContext = RunContext(), bindings: [LuaBindings.Type] = Bindings.all,
+                memoryLimit: Int = LuaState.defaultMemoryLimit) {
+        guard let L = shim_newstate(max(1 << 20, memoryLimit)) else { fatalError("Lua: out of memory creating a state") }
         self.L = L
         self.run = run
         luaL_openlibs(L)
+        // os.exit would end the process without manifest.yaml: a recipe ends by returning.
+        lua_getglobal(L, "os")
+        lua_pushswiftfunction(L, os_exit)
+        lua_setfield(L, -2, "exit")
+        shim_pop(L, 1)
         // The host, for bound functions: LuaState.from(L).
         lua_pushlightuserdata(L, Unmanaged.passUnretained(self).toOpaque())
         lua_setfield(L, shim_registryindex(), LuaState.hostKey)
@@ -58,7 +70,7 @@ public final class LuaState {
     /// Closes the state: every userdata's `__gc` runs and its Swift object is released.
     public func close() {
         guard isOpen else { return }
-        lua_close(L)
+        shim_closestate(L)
         isOpen = false
     }
 
@@ -180,22 +192,33 @@ public final class LuaState {
         return try ((base + 1)...top).map { try LuaStack.value(L, $0, path: "result") }
     }
 
-    /// `lua_pcall` with a traceback message handler. On success the results are on the stack; on
-    /// error the stack is restored and a `LuaError` (message, file, line, traceback) is thrown.
+    /// `lua_pcall` with the message handler `shim_msghandler` (position + traceback for any error
+    /// value). On success the results are on the stack; on error the stack is restored and a
+    /// `LuaError` (message `file:line: …`, file, line, traceback) is thrown.
     public func pcall(_ L: OpaquePointer, nargs: Int32, nresults: Int32) throws {
         let fnIndex = lua_gettop(L) - nargs
-        lua_pushcclosure(L, tracebackHandler, 0)
+        lua_pushcclosure(L, shim_msghandler, 0)
         shim_insert(L, fnIndex)
         // stack: …, handler, f, args…
+        // Lua code runs directly under this lua_pcall: its allocations may be refused (LUA_ERRMEM).
+        let wasInSwift = shim_set_in_swift(L, 0), callerOverCap = shim_swap_over_cap(L, 0)
+        let callerLimit = shim_swap_limit(L, shim_memory_cap(L))
         let status = shim_pcall(L, nargs, nresults, fnIndex)
+        shim_set_in_swift(L, wasInSwift); shim_swap_over_cap(L, callerOverCap); shim_swap_limit(L, callerLimit)
         if status == LUA_OK {
             shim_remove(L, fnIndex)
             // stack: …, results…
             return
         }
-        let full = lua_type(L, -1) == LUA_TSTRING ? LuaStack.string(L, -1) : "(error object is not a string)"
+        var full = lua_type(L, -1) == LUA_TSTRING ? LuaStack.string(L, -1) : "(error object is not a string)"
         shim_pop(L, 2)
         // stack: …
+        if status == LUA_ERRMEM {
+            // Raised by Lua itself (no message handler runs): the allocator recorded where.
+            full = String(cString: shim_memory_where(L)) + LuaState.memoryMessage(L)
+        } else if status == LUA_ERRERR {
+            full = "error in the error handler (often a C stack overflow from deep recursion): " + full
+        }
         let marker = "\nstack traceback:\n"
         let kind: LuaError.Kind = status == LUA_ERRMEM ? .memory : status == LUA_ERRERR ? .handler : .runtime
         if let r = full.range(of: marker) {
@@ -206,19 +229,17 @@ public final class LuaState {
     }
 }
 
-/// The message handler for `pcall`: appends Lua's traceback to the error message.
-private func tracebackHandler(_ L: OpaquePointer?) -> Int32 {
-    let L = L!
-    let t = lua_type(L, 1)
-    let msg: String
-    if t == LUA_TSTRING || t == LUA_TNUMBER {
-        var len = 0
-        let p = lua_tolstring(L, 1, &len)!
-        msg = String(cString: p)
-    } else {
-        msg = "(error object is a \(LuaStack.typeName(L, 1)) value)"
+extension LuaState {
+    /// `not enough memory: the Lua heap is capped at 4096 MiB` (used: from the allocator's count).
+    static func memoryMessage(_ L: OpaquePointer) -> String {
+        "not enough memory: the Lua heap (\(shim_memory_used(L) >> 20) MiB in use) is capped at \(shim_memory_cap(L) >> 20) MiB"
     }
-    luaL_traceback(L, L, msg, 1)
-    // stack: msg, msg + traceback
-    return 1
+}
+
+/// `os.exit` inside a recipe: an error, because exiting would skip manifest.yaml.
+private func os_exit(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "exit") { _ in
+        throw CoreError("os.exit is not available in a recipe: return from the recipe to end it " +
+                        "(or call error(message) to fail it), so that semidpo can write manifest.yaml")
+    }
 }
