@@ -129,9 +129,9 @@ private func reason(_ code: String) -> String? { bindingsError(code, name: "@rec
         do {
             try lua.runString("""
             local function rule(p)
-              return semidpo.committee.partition_scores{ path = "\(path)", out = "x", test = 0, rule = rule }
+              return semidpo.committee.partition_scores{ path = "\(path)", out = "x", test_fraction = 0, rule = rule }
             end
-            semidpo.committee.partition_scores{ path = "\(path)", out = "x", test = 0, rule = rule }
+            semidpo.committee.partition_scores{ path = "\(path)", out = "x", test_fraction = 0, rule = rule }
             """, name: "@recipe.lua")
         } catch let e as LuaError { error = e }
         let e = try #require(error)

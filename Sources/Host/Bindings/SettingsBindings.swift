@@ -219,21 +219,25 @@ func convertSetting(_ text: String, _ d: SettingDeclaration) throws -> Any {
     func fail() -> CoreError {
         CoreError("setting '\(d.key)' expects \(d.kind == .integer ? "an" : "a") \(d.kind.name), got '\(text)'")
     }
+    // A number beyond Float64's range (`1e400`) is an error naming the key, never inf.
+    func typedOrFail(_ s: String) throws -> Any {
+        do { return try Settings.typed(s) } catch let e as CoreError { throw CoreError("setting '\(d.key)': \(e.message)") }
+    }
     func one(_ raw: String, _ kind: SettingDeclaration.Kind) throws -> Any {
         let s = raw.trimmingCharacters(in: .whitespaces)
         switch kind {
         case .string: return Settings.unquoted(raw)
-        case .any: return Settings.typed(s)
+        case .any: return try typedOrFail(s)
         case .boolean:
             if s == "true" { return true }
             if s == "false" { return false }
             throw fail()
         case .integer:
             if let i = Int(s) { return i }
-            if let x = Settings.typed(s) as? Double, x.rounded() == x, abs(x) < 9e15 { return Int(x) }
+            if let x = try typedOrFail(s) as? Double, x.rounded() == x, abs(x) < 9e15 { return Int(x) }
             throw fail()
         case .number:
-            switch Settings.typed(s) {
+            switch try typedOrFail(s) {
             case let i as Int: return Double(i)
             case let x as Double: return x
             default: throw fail()
