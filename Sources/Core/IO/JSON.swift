@@ -241,6 +241,7 @@ public final class MappedFile {
 
     public init(path: String) throws {
         self.path = path
+        try InputFile.requireRegular(path)
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw CoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

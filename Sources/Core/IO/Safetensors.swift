@@ -160,6 +160,7 @@ public final class SafetensorsFile: @unchecked Sendable {
     public init(path: String) throws {
         self.path = path
         let data: Data
+        try InputFile.requireRegular(path, what: "safetensors file")
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw CoreError("cannot read \(path): \(error.localizedDescription)")
         }

@@ -56,6 +56,7 @@ public enum SHA256 {
 
     /// The hex digest of a file's contents.
     public static func hex(fileAt path: String) throws -> String {
+        try InputFile.requireRegular(path)
         guard let data = FileManager.default.contents(atPath: path) else { throw CoreError("cannot read \(path)") }
         return hex(data)
     }

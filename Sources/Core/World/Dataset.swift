@@ -223,6 +223,7 @@ public final class Dataset: @unchecked Sendable {
     public init(directory: String) throws {
         self.directory = directory
         func path(_ f: String) -> String { (directory as NSString).appendingPathComponent(f) }
+        try InputFile.requireRegular(path("dataset.json"), what: "dataset manifest")
         guard let mdata = FileManager.default.contents(atPath: path("dataset.json")),
               let m = (try? JSONSerialization.jsonObject(with: mdata)) as? [String: Any] else {
             throw CoreError("dataset: cannot read \(path("dataset.json"))")
@@ -243,6 +244,7 @@ public final class Dataset: @unchecked Sendable {
             throw CoreError("dataset: \(path("dataset.json")) lists \(manifest.shards.count) shards for \(manifest.pairs) pairs")
         }
         // prompts
+        try InputFile.requireRegular(path("prompts.jsonl"), what: "dataset prompts")
         guard let ptext = FileManager.default.contents(atPath: path("prompts.jsonl")).flatMap({ String(data: $0, encoding: .utf8) }) else {
             throw CoreError("dataset: cannot read \(path("prompts.jsonl"))")
         }
