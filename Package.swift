@@ -54,6 +54,7 @@ let package = Package(
 // -sanitize=fuzzer into .build-fuzz; a plain `swift build` never sees them (they need libFuzzer's main).
 if ProcessInfo.processInfo.environment["SEMIDPO_FUZZ"] != nil {
     package.products.append(.executable(name: "semidpo-fuzz", targets: ["Fuzz"]))
-    package.targets.append(.executableTarget(name: "Fuzz", dependencies: ["Core"], path: "fuzz/Sources",
+    package.targets.append(.systemLibrary(name: "CFuzzer", path: "fuzz/CFuzzer"))
+    package.targets.append(.executableTarget(name: "Fuzz", dependencies: ["Core", "CFuzzer"], path: "fuzz/Sources",
                                              swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
 }

@@ -88,6 +88,13 @@ private func message(_ body: () throws -> Any) -> String {
                 == .map([("a", .seq([.int(1)])), ("b", .map([("c", .int(2))])), ("d", .seq([.int(3)]))]))
     }
 
+    @Test func aSecondSignIsNotAnInteger() throws {
+        // `-0x-8000000000000000` parsed the inner '-' too and negated Int.min (a trap).
+        #expect(try YAML.decode("a: -0x-8000000000000000\nb: 0x-5\n")
+                == .map([("a", .string("-0x-8000000000000000")), ("b", .string("0x-5"))]))
+        #expect(message { try YAML.decode("c: !!int 0x-5\n", file: "s.yaml") } == "s.yaml:1:4: '0x-5' is not a valid !!int")
+    }
+
     @Test func dumpQuotesWhatWouldNotReadBack() throws {
         // Found by the yaml fuzz target's round-trip check: a "<<" key dumped plain read back as a
         // merge key, and C1 controls / U+2028 / a BOM were written raw (libyaml refuses them).

@@ -143,6 +143,9 @@ public enum YAML {
         if let f = body.first, f == "-" || f == "+" { negative = f == "-"; body = body.dropFirst() }
         guard let first = body.first, first.isASCII, first.isNumber else { return nil }
         let digits = body.replacingOccurrences(of: "_", with: "")
+        // One sign only: Int(_:radix:) would also read the one in `0x-8000000000000000`, and negating
+        // that Int.min traps.
+        guard !digits.contains(where: { $0 == "-" || $0 == "+" }) else { return nil }
         var magnitude: Int?
         if digits.hasPrefix("0x") { magnitude = Int(digits.dropFirst(2), radix: 16) }
         else if digits.hasPrefix("0b") { magnitude = Int(digits.dropFirst(2), radix: 2) }
