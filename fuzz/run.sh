@@ -27,7 +27,8 @@ for t in "${targets[@]}"; do
     echo "== $t: ${seconds}s"
     # -rss_limit_mb/-timeout: an input that takes > 10 s or 2 GB counts as a hang/blow-up.
     set +e
-    FUZZ_TARGET="$t" FUZZ_SCRATCH=.build-fuzz/scratch "$bin" ".build-fuzz/corpus/$t" "fuzz/corpus/$t" \
+    # Swift's own backtracer would race ASan's report on a crash; ASan prints the stack.
+    SWIFT_BACKTRACE=enable=no FUZZ_TARGET="$t" FUZZ_SCRATCH=.build-fuzz/scratch "$bin" ".build-fuzz/corpus/$t" "fuzz/corpus/$t" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -artifact_prefix=".build-fuzz/crashes/$t/" -print_final_stats=1 > ".build-fuzz/$t.log" 2>&1
     rc=$?

@@ -191,7 +191,9 @@ public enum YAML {
                 if isCollection(child) {
                     var sub: [String] = []
                     emit(child, indent: indent + 2, into: &sub)
-                    sub[0] = pad + "- " + sub[0].dropFirst(indent + 2)
+                    // Drop the padding by scalars: a combining mark that starts a key joins the
+                    // space before it into one Character (found by fuzz/run.sh yaml).
+                    sub[0] = pad + "- " + String(sub[0].unicodeScalars.dropFirst(indent + 2))
                     lines.append(contentsOf: sub)
                 } else {
                     lines.append("\(pad)- \(scalarText(child))")
