@@ -90,3 +90,4 @@ put("safetensors", "huge_shape.safetensors", st({"a": {"dtype": "F32", "shape": 
 put("safetensors", "header_past_end.safetensors", st({}, raw_len=1 << 40))
 put("safetensors", "short.safetensors", b"\x08\x00\x00")
 put("jsonl", "bad_syntax.jsonl", '{"idx": 1,, "a_score": [1, 2]}\n')
+put("safetensors", "empty_file.safetensors", b"")

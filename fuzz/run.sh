@@ -28,6 +28,7 @@ for t in "${targets[@]}"; do
     # -rss_limit_mb/-timeout: an input that takes > 10 s or 2 GB counts as a hang/blow-up.
     set +e
     # Swift's own backtracer would race ASan's report on a crash; ASan prints the stack.
+    LSAN_OPTIONS="suppressions=fuzz/lsan.supp:print_suppressions=0" \
     SWIFT_BACKTRACE=enable=no FUZZ_TARGET="$t" FUZZ_SCRATCH=.build-fuzz/scratch "$bin" ".build-fuzz/corpus/$t" "fuzz/corpus/$t" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
         -artifact_prefix=".build-fuzz/crashes/$t/" -print_final_stats=1 > ".build-fuzz/$t.log" 2>&1
