@@ -123,8 +123,19 @@ public enum YAML {
 
     /// The typed value of a plain (unquoted, untagged) scalar.
     public static func resolvePlain(_ s: String) -> YAMLValue {
+        // Every non-string form starts with one of these bytes; most keys and words do not, and
+        // skip the comparisons below (a map of 200,000 keys spent most of its time here).
+        guard let first = s.utf8.first else { return .null }
+        switch first {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "~"),
+             UInt8(ascii: "n"), UInt8(ascii: "N"), UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "f"), UInt8(ascii: "F"),
+             UInt8(ascii: "y"), UInt8(ascii: "Y"), UInt8(ascii: "o"), UInt8(ascii: "O"):
+            break
+        default:
+            return .string(s)
+        }
         switch s {
-        case "", "~", "null", "Null", "NULL": return .null
+        case "~", "null", "Null", "NULL": return .null
         case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return .bool(true)
         case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return .bool(false)
         case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .float(.infinity)
@@ -137,31 +148,50 @@ public enum YAML {
         return .string(s)
     }
 
+    /// YAML 1.1 integers: an optional sign, then decimal, `0x` hex, `0b` binary, `0o` or leading-zero
+    /// octal digits, `_` separators allowed. Nil for anything else or a value outside Int.
     static func parseInt(_ s: String) -> Int? {
-        var body = Substring(s)
+        var u = Substring(s).utf8[...]
         var negative = false
-        if let f = body.first, f == "-" || f == "+" { negative = f == "-"; body = body.dropFirst() }
-        guard let first = body.first, first.isASCII, first.isNumber else { return nil }
-        let digits = body.replacingOccurrences(of: "_", with: "")
-        // One sign only: Int(_:radix:) would also read the one in `0x-8000000000000000`, and negating
-        // that Int.min traps.
-        guard !digits.contains(where: { $0 == "-" || $0 == "+" }) else { return nil }
-        var magnitude: Int?
-        if digits.hasPrefix("0x") { magnitude = Int(digits.dropFirst(2), radix: 16) }
-        else if digits.hasPrefix("0b") { magnitude = Int(digits.dropFirst(2), radix: 2) }
-        else if digits.hasPrefix("0o") { magnitude = Int(digits.dropFirst(2), radix: 8) }
-        else if digits.count > 1, digits.hasPrefix("0") { magnitude = Int(digits.dropFirst(), radix: 8) }
-        else { magnitude = Int(digits, radix: 10) }
-        guard let m = magnitude else { return nil }
+        if let f = u.first, f == UInt8(ascii: "-") || f == UInt8(ascii: "+") { negative = f == UInt8(ascii: "-"); u = u.dropFirst() }
+        guard let first = u.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { return nil }
+        var digits: [UInt8] = []
+        digits.reserveCapacity(u.count)
+        for b in u where b != UInt8(ascii: "_") {
+            // One sign only: Int(_:radix:) would also read the one in `0x-8000000000000000`, and
+            // negating that Int.min traps.
+            if b == UInt8(ascii: "-") || b == UInt8(ascii: "+") { return nil }
+            digits.append(b)
+        }
+        var radix = 10, start = 0
+        if digits.count > 1 && digits[0] == UInt8(ascii: "0") {
+            switch digits[1] {
+            case UInt8(ascii: "x"): radix = 16; start = 2
+            case UInt8(ascii: "b"): radix = 2; start = 2
+            case UInt8(ascii: "o"): radix = 8; start = 2
+            default: radix = 8; start = 1
+            }
+        }
+        guard let m = Int(String(decoding: digits[start...], as: UTF8.self), radix: radix) else { return nil }
         return negative ? -m : m
     }
 
+    /// Digits with a '.' or an exponent (1.5, -2., .5, 1e-3, 6.02e+23); '_' separators allowed.
     static func parseFloat(_ s: String) -> Double? {
-        // Digits with a '.' or an exponent (1.5, -2., .5, 1e-3, 6.02e+23); '_' separators allowed.
-        let allowed = Set("0123456789.eE+-_")
-        guard s.contains(where: { $0.isNumber }), s.allSatisfy({ allowed.contains($0) }),
-              s.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
-        return Double(s.replacingOccurrences(of: "_", with: ""))
+        var clean: [UInt8] = []
+        var sawDigit = false, sawMark = false
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): sawDigit = true
+            case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): sawMark = true
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): break
+            case UInt8(ascii: "_"): continue
+            default: return nil
+            }
+            clean.append(b)
+        }
+        guard sawDigit, sawMark else { return nil }
+        return Double(String(decoding: clean, as: UTF8.self))
     }
 
     // MARK: dumping
