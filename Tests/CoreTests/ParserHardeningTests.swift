@@ -110,6 +110,16 @@ private func message(_ body: () throws -> Any) -> String {
         #expect(try YAML.decode(YAML.dump(v)) == v)
     }
 
+    @Test func dumpWritesLongKeysExplicitly() throws {
+        // Found by the yaml fuzz target (fuzz/corpus/yaml/regression-long-key.yaml): a key over 1,024
+        // characters was written as `key: value`, which libyaml refuses to read back.
+        let long = String(repeating: "k", count: 1500)
+        let v: YAMLValue = .seq([.map([(long, .int(1)), ("b", .map([(long, .seq([.int(2)]))]))])])
+        let text = YAML.dump(v)
+        #expect(text == "- ? \(long)\n  : 1\n  b:\n    ? \(long)\n    :\n      - 2\n")
+        #expect(try YAML.decode(text) == v)
+    }
+
     @Test func dumpQuotesWhatWouldNotReadBack() throws {
         // Found by the yaml fuzz target's round-trip check: a "<<" key dumped plain read back as a
         // merge key, and C1 controls / U+2028 / a BOM were written raw (libyaml refuses them).

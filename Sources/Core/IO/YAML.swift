@@ -209,11 +209,22 @@ public enum YAML {
         switch v {
         case .map(let pairs) where !pairs.isEmpty:
             for (k, child) in pairs {
-                if isCollection(child) {
-                    lines.append("\(pad)\(scalarText(.string(k))):")
+                let key = scalarText(.string(k))
+                if key.unicodeScalars.count > 1000 {
+                    // libyaml reads an implicit key only up to 1024 characters: write an explicit
+                    // `? key` / `: value` pair (found by fuzz/run.sh yaml).
+                    lines.append("\(pad)? \(key)")
+                    if isCollection(child) {
+                        lines.append("\(pad):")
+                        emit(child, indent: indent + 2, into: &lines)
+                    } else {
+                        lines.append("\(pad): \(scalarText(child))")
+                    }
+                } else if isCollection(child) {
+                    lines.append("\(pad)\(key):")
                     emit(child, indent: indent + 2, into: &lines)
                 } else {
-                    lines.append("\(pad)\(scalarText(.string(k))): \(scalarText(child))")
+                    lines.append("\(pad)\(key): \(scalarText(child))")
                 }
             }
         case .seq(let items) where !items.isEmpty:
