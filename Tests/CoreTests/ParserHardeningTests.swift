@@ -121,8 +121,9 @@ private func message(_ body: () throws -> Any) -> String {
     }
 
     @Test func dumpQuotesWhatWouldNotReadBack() throws {
-        // Found by the yaml fuzz target's round-trip check: a "<<" key dumped plain read back as a
-        // merge key, and C1 controls / U+2028 / a BOM were written raw (libyaml refuses them).
+        // Found by reading dump while writing the yaml fuzz target's round-trip check: a "<<" key
+        // dumped plain read back as a merge key, "..." alone as a document end, and C1 controls,
+        // U+2028 or a BOM were written raw (libyaml refuses or splits on them).
         let v: YAMLValue = .map([("<<", .int(1)), ("s", .string("a\u{85}b\u{2028}c\u{FEFF}d\u{80}e\u{FFFE}"))])
         let text = YAML.dump(v)
         #expect(text == "\"<<\": 1\ns: \"a\\x85b\\u2028c\\uFEFFd\\x80e\\uFFFE\"\n")
