@@ -3,7 +3,7 @@ APT_PACKAGES := liblua5.4-dev libopenblas-dev libyaml-dev zlib1g-dev pkg-config
 SWIFT ?= swift
 BIN := .build/release/semidpo
 
-.PHONY: all deps build quickstart test bench clean
+.PHONY: all deps build quickstart test bench fuzz clean
 
 all: quickstart
 
@@ -30,5 +30,11 @@ test: deps
 bench: build
 	$(BIN) bench
 
+# Builds the parsers' libFuzzer targets into .build-fuzz and runs each for FUZZ_SECONDS
+# (docs/formats.md, "Fuzzing"); exits non-zero if any target crashed.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	SWIFT=$(SWIFT) fuzz/run.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz

@@ -57,3 +57,12 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// Fuzz targets (docs/formats.md "Fuzzing"): `fuzz/run.sh` builds them with SEMIDPO_FUZZ=1 and
+// -sanitize=fuzzer into .build-fuzz; a plain `swift build` never sees them (they need libFuzzer's main).
+if ProcessInfo.processInfo.environment["SEMIDPO_FUZZ"] != nil {
+    package.products.append(.executable(name: "semidpo-fuzz", targets: ["Fuzz"]))
+    package.targets.append(.systemLibrary(name: "CFuzzer", path: "fuzz/CFuzzer"))
+    package.targets.append(.executableTarget(name: "Fuzz", dependencies: ["Core", "CFuzzer"], path: "fuzz/Sources",
+                                             swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+}

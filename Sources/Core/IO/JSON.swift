@@ -317,16 +317,6 @@ public enum JSONL {
     }
 }
 
-/// Refuses a path that exists but is not a regular file or a directory — a FIFO, a device, a socket —
-/// before it is opened (opening a FIFO for reading blocks until a writer appears, which may be never).
-/// A missing path or a directory is left to `open` and its caller's message.
-public func requireRegularFile(_ path: String) throws {
-    var st = stat()
-    guard stat(path, &st) == 0 else { return }
-    let kind = st.st_mode & S_IFMT
-    if kind != S_IFREG && kind != S_IFDIR { throw CoreError("cannot read \(path): not a regular file") }
-}
-
 /// A read-only memory map of a whole file (an empty file maps to an empty buffer).
 public final class MappedFile {
     public let path: String
@@ -335,7 +325,7 @@ public final class MappedFile {
 
     public init(path: String) throws {
         self.path = path
-        try requireRegularFile(path)
+        try InputFile.requireRegular(path)
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw CoreError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

@@ -145,8 +145,8 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        try requireRegularFile(path)
         let data: Data
+        try InputFile.requireRegular(path, what: "safetensors file")
         do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
             throw CoreError("cannot read \(path): \(error.localizedDescription)")
         }

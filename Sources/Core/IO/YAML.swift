@@ -83,15 +83,28 @@ public enum YAMLValue: Equatable, CustomStringConvertible {
 }
 
 public enum YAML {
+    /// Collections may nest this many levels (the top-level collection is level 1); deeper input is
+    /// an error, not a stack overflow in the parser or in the Lua bridge.
+    public static let maxDepth = 256
+    /// Nodes that aliases may add to a document, counted as the size of each aliased subtree every
+    /// time it is referenced. Bounds "billion laughs" documents (a few hundred bytes that expand
+    /// to 10^9 nodes); a config that legitimately reuses anchors stays far below it.
+    public static let maxAliasNodes = 1_000_000
+
     /// Parses the first document of `text`; an empty document is `.null`. `file` names the source
     /// in error messages (`config.yaml:3:7: mapping values are not allowed in this context`).
     public static func decode(_ text: String, file: String = "<string>") throws -> YAMLValue {
-        let parser = Parser(file: file)
-        return try parser.parse(Array(text.utf8))
+        try Parser(file: file).parse(Array(text.utf8))
+    }
+
+    /// Parses raw bytes, which must be UTF-8 (`file:line:column: invalid UTF-8 (byte 0xFF)` otherwise).
+    public static func decode(bytes: [UInt8], file: String = "<string>") throws -> YAMLValue {
+        try Parser(file: file).parse(bytes)
     }
 
     /// Reads and parses a YAML file.
     public static func load(path: String) throws -> YAMLValue {
+        try InputFile.requireRegular(path, what: "YAML file")
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CoreError("cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied or not a file" : "no such file")")
         }
@@ -110,8 +123,19 @@ public enum YAML {
 
     /// The typed value of a plain (unquoted, untagged) scalar.
     public static func resolvePlain(_ s: String) -> YAMLValue {
+        // Every non-string form starts with one of these bytes; most keys and words do not, and
+        // skip the comparisons below (a map of 200,000 keys spent most of its time here).
+        guard let first = s.utf8.first else { return .null }
+        switch first {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "~"),
+             UInt8(ascii: "n"), UInt8(ascii: "N"), UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "f"), UInt8(ascii: "F"),
+             UInt8(ascii: "y"), UInt8(ascii: "Y"), UInt8(ascii: "o"), UInt8(ascii: "O"):
+            break
+        default:
+            return .string(s)
+        }
         switch s {
-        case "", "~", "null", "Null", "NULL": return .null
+        case "~", "null", "Null", "NULL": return .null
         case "true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON": return .bool(true)
         case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF": return .bool(false)
         case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .float(.infinity)
@@ -124,28 +148,50 @@ public enum YAML {
         return .string(s)
     }
 
+    /// YAML 1.1 integers: an optional sign, then decimal, `0x` hex, `0b` binary, `0o` or leading-zero
+    /// octal digits, `_` separators allowed. Nil for anything else or a value outside Int.
     static func parseInt(_ s: String) -> Int? {
-        var body = Substring(s)
+        var u = Substring(s).utf8[...]
         var negative = false
-        if let f = body.first, f == "-" || f == "+" { negative = f == "-"; body = body.dropFirst() }
-        guard let first = body.first, first.isASCII, first.isNumber else { return nil }
-        let digits = body.replacingOccurrences(of: "_", with: "")
-        var magnitude: Int?
-        if digits.hasPrefix("0x") { magnitude = Int(digits.dropFirst(2), radix: 16) }
-        else if digits.hasPrefix("0b") { magnitude = Int(digits.dropFirst(2), radix: 2) }
-        else if digits.hasPrefix("0o") { magnitude = Int(digits.dropFirst(2), radix: 8) }
-        else if digits.count > 1, digits.hasPrefix("0") { magnitude = Int(digits.dropFirst(), radix: 8) }
-        else { magnitude = Int(digits, radix: 10) }
-        guard let m = magnitude else { return nil }
+        if let f = u.first, f == UInt8(ascii: "-") || f == UInt8(ascii: "+") { negative = f == UInt8(ascii: "-"); u = u.dropFirst() }
+        guard let first = u.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { return nil }
+        var digits: [UInt8] = []
+        digits.reserveCapacity(u.count)
+        for b in u where b != UInt8(ascii: "_") {
+            // One sign only: Int(_:radix:) would also read the one in `0x-8000000000000000`, and
+            // negating that Int.min traps.
+            if b == UInt8(ascii: "-") || b == UInt8(ascii: "+") { return nil }
+            digits.append(b)
+        }
+        var radix = 10, start = 0
+        if digits.count > 1 && digits[0] == UInt8(ascii: "0") {
+            switch digits[1] {
+            case UInt8(ascii: "x"): radix = 16; start = 2
+            case UInt8(ascii: "b"): radix = 2; start = 2
+            case UInt8(ascii: "o"): radix = 8; start = 2
+            default: radix = 8; start = 1
+            }
+        }
+        guard let m = Int(String(decoding: digits[start...], as: UTF8.self), radix: radix) else { return nil }
         return negative ? -m : m
     }
 
+    /// Digits with a '.' or an exponent (1.5, -2., .5, 1e-3, 6.02e+23); '_' separators allowed.
     static func parseFloat(_ s: String) -> Double? {
-        // Digits with a '.' or an exponent (1.5, -2., .5, 1e-3, 6.02e+23); '_' separators allowed.
-        let allowed = Set("0123456789.eE+-_")
-        guard s.contains(where: { $0.isNumber }), s.allSatisfy({ allowed.contains($0) }),
-              s.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else { return nil }
-        return Double(s.replacingOccurrences(of: "_", with: ""))
+        var clean: [UInt8] = []
+        var sawDigit = false, sawMark = false
+        for b in s.utf8 {
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): sawDigit = true
+            case UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): sawMark = true
+            case UInt8(ascii: "+"), UInt8(ascii: "-"): break
+            case UInt8(ascii: "_"): continue
+            default: return nil
+            }
+            clean.append(b)
+        }
+        guard sawDigit, sawMark else { return nil }
+        return Double(String(decoding: clean, as: UTF8.self))
     }
 
     // MARK: dumping
@@ -163,11 +209,22 @@ public enum YAML {
         switch v {
         case .map(let pairs) where !pairs.isEmpty:
             for (k, child) in pairs {
-                if isCollection(child) {
-                    lines.append("\(pad)\(scalarText(.string(k))):")
+                let key = scalarText(.string(k))
+                if key.unicodeScalars.count > 1000 {
+                    // libyaml reads an implicit key only up to 1024 characters: write an explicit
+                    // `? key` / `: value` pair (found by fuzz/run.sh yaml).
+                    lines.append("\(pad)? \(key)")
+                    if isCollection(child) {
+                        lines.append("\(pad):")
+                        emit(child, indent: indent + 2, into: &lines)
+                    } else {
+                        lines.append("\(pad): \(scalarText(child))")
+                    }
+                } else if isCollection(child) {
+                    lines.append("\(pad)\(key):")
                     emit(child, indent: indent + 2, into: &lines)
                 } else {
-                    lines.append("\(pad)\(scalarText(.string(k))): \(scalarText(child))")
+                    lines.append("\(pad)\(key): \(scalarText(child))")
                 }
             }
         case .seq(let items) where !items.isEmpty:
@@ -175,7 +232,9 @@ public enum YAML {
                 if isCollection(child) {
                     var sub: [String] = []
                     emit(child, indent: indent + 2, into: &sub)
-                    sub[0] = pad + "- " + sub[0].dropFirst(indent + 2)
+                    // Drop the padding by scalars: a combining mark that starts a key joins the
+                    // space before it into one Character (found by fuzz/run.sh yaml).
+                    sub[0] = pad + "- " + String(sub[0].unicodeScalars.dropFirst(indent + 2))
                     lines.append(contentsOf: sub)
                 } else {
                     lines.append("\(pad)- \(scalarText(child))")
@@ -207,8 +266,20 @@ public enum YAML {
         guard let first = s.first, let last = s.last else { return true }
         if first == " " || last == " " || last == ":" { return true }
         if "-?:,[]{}#&*!|>'\"%@`".contains(first) { return true }
-        if s.contains(": ") || s.contains(" #") { return true }
-        return s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        if s.contains(": ") || s.contains(" #") || s == "<<" { return true }  // "<<" plain is a merge key
+        if s.hasPrefix("...") { return true }                                  // a document end marker
+        return s.unicodeScalars.contains { $0.value < 0x20 || mustEscape($0) }
+    }
+
+    /// Characters that cannot appear raw in YAML text (YAML 1.1 "printable" excludes them) or that
+    /// libyaml reads as line breaks or a byte-order mark inside a scalar.
+    static func mustEscape(_ u: Unicode.Scalar) -> Bool {
+        switch u.value {
+        case 0x09, 0x0A, 0x0D, 0x20...0x7E: return false
+        case 0x85, 0x2028, 0x2029, 0xFEFF: return true
+        case 0xA0...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: return false
+        default: return true
+        }
     }
 
     static func quoted(_ s: String) -> String {
@@ -221,7 +292,9 @@ public enum YAML {
             case "\t": out += "\\t"
             case "\r": out += "\\r"
             default:
-                if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\x%02X", u.value) } else { out.unicodeScalars.append(u) }
+                if u.value <= 0xFF && mustEscape(u) { out += String(format: "\\x%02X", u.value) }
+                else if mustEscape(u) { out += String(format: "\\u%04X", u.value) }
+                else { out.unicodeScalars.append(u) }
             }
         }
         return out + "\""
@@ -229,18 +302,59 @@ public enum YAML {
 
     // MARK: parsing
 
-    /// An event-driven recursive descent over libyaml's parser.
+    static let tagPrefix = "tag:yaml.org,2002:"
+
+    /// A tag as written: `!!python/object` for YAML's own prefix, other tags as they are.
+    static func displayTag(_ tag: String) -> String {
+        tag.hasPrefix(tagPrefix) ? "!!" + tag.dropFirst(tagPrefix.count) : tag
+    }
+
+    /// The offset of the first byte that does not continue valid UTF-8, or nil.
+    static func firstInvalidUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+        var it = bytes.makeIterator()
+        var parser = Unicode.UTF8.ForwardParser()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &it) {
+            case .valid(let s): offset += s.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
+    }
+
+    /// An event-driven recursive descent over libyaml's parser, bounded in depth (`maxDepth`) and
+    /// in alias expansion (`maxAliasNodes`).
     final class Parser {
         let file: String
         var parser = yaml_parser_t()
-        var anchors: [String: YAMLValue] = [:]
+        var anchors: [String: Built] = [:]
+        /// Nodes added so far by aliases (each reference counts its target's nodes).
+        var aliasNodes = 0
+
+        /// A value with its size: `nodes` counts every node of the expanded tree, `height` the
+        /// collection levels it spans (0 for a scalar).
+        struct Built {
+            var value: YAMLValue
+            var nodes: Int
+            var height: Int
+        }
 
         init(file: String) { self.file = file }
 
         func parse(_ bytes: [UInt8]) throws -> YAMLValue {
-            guard yaml_parser_initialize(&parser) != 0 else { throw CoreError("\(file): cannot initialise the YAML parser") }
-            defer { yaml_parser_delete(&parser) }
             return try bytes.withUnsafeBufferPointer { buf in
+                if let bad = YAML.firstInvalidUTF8(buf) {
+                    // Lines from 1, columns in characters from 1 (as libyaml counts them).
+                    var line = 1, column = 1
+                    for b in buf[..<bad] {
+                        if b == 0x0A { line += 1; column = 1 } else if b & 0xC0 != 0x80 { column += 1 }
+                    }
+                    let byte = String(format: "0x%02X", buf[bad])
+                    throw CoreError("\(file):\(line):\(column): invalid UTF-8 (byte \(byte)); YAML text must be UTF-8")
+                }
+                guard yaml_parser_initialize(&parser) != 0 else { throw CoreError("\(file): cannot initialise the YAML parser") }
+                defer { yaml_parser_delete(&parser) }
                 yaml_parser_set_input_string(&parser, buf.baseAddress, buf.count)
                 var result = YAMLValue.null
                 var sawDocument = false
@@ -255,7 +369,7 @@ public enum YAML {
                         if sawDocument { break loop }  // only the first document
                         sawDocument = true
                         var body = try next()
-                        result = try value(&body)
+                        result = try value(&body, depth: 0).value
                     default:
                         yaml_event_delete(&ev)
                     }
@@ -291,34 +405,61 @@ public enum YAML {
             p.map { String(cString: $0) }
         }
 
+        /// Throws unless a collection's tag is absent, the non-specific `!`, or its own core tag.
+        func checkCollectionTag(_ tag: String?, core: String, kind: String, at ev: yaml_event_t) throws {
+            guard let tag, tag != "!", tag != YAML.tagPrefix + core else { return }
+            throw CoreError("\(position(ev)): unsupported tag '\(YAML.displayTag(tag))' on a \(kind)")
+        }
+
         /// Builds the value that starts with `ev` (consumes `ev` and the events of its children).
-        func value(_ ev: inout yaml_event_t) throws -> YAMLValue {
+        /// `depth` is the number of collections enclosing it.
+        func value(_ ev: inout yaml_event_t, depth: Int) throws -> Built {
             defer { yaml_event_delete(&ev) }
             switch ev.type {
             case YAML_ALIAS_EVENT:
                 let name = Parser.cstr(ev.data.alias.anchor) ?? ""
                 guard let v = anchors[name] else { throw CoreError("\(position(ev)): unknown alias '*\(name)'") }
+                guard depth + v.height <= YAML.maxDepth else {
+                    throw CoreError("\(position(ev)): alias '*\(name)' nests the document deeper than \(YAML.maxDepth) levels")
+                }
+                aliasNodes += v.nodes
+                guard aliasNodes <= YAML.maxAliasNodes else {
+                    throw CoreError("\(position(ev)): aliases expand the document past \(YAML.maxAliasNodes) nodes (at '*\(name)')")
+                }
                 return v
             case YAML_SCALAR_EVENT:
                 let s = ev.data.scalar
                 let raw = Parser.text(s.value, s.length)
-                let v = try scalar(raw, tag: Parser.cstr(s.tag), plain: s.style == YAML_PLAIN_SCALAR_STYLE, at: ev)
+                let v = Built(value: try scalar(raw, tag: Parser.cstr(s.tag), plain: s.style == YAML_PLAIN_SCALAR_STYLE, at: ev),
+                              nodes: 1, height: 0)
                 if let a = Parser.cstr(s.anchor) { anchors[a] = v }
                 return v
             case YAML_SEQUENCE_START_EVENT:
+                guard depth < YAML.maxDepth else { throw CoreError("\(position(ev)): nesting deeper than \(YAML.maxDepth) levels") }
+                try checkCollectionTag(Parser.cstr(ev.data.sequence_start.tag), core: "seq", kind: "sequence", at: ev)
                 let anchor = Parser.cstr(ev.data.sequence_start.anchor)
                 var items: [YAMLValue] = []
+                var nodes = 1, height = 1
                 while true {
                     var child = try next()
                     if child.type == YAML_SEQUENCE_END_EVENT { yaml_event_delete(&child); break }
-                    items.append(try value(&child))
+                    let c = try value(&child, depth: depth + 1)
+                    items.append(c.value)
+                    nodes += c.nodes
+                    height = max(height, c.height + 1)
                 }
-                if let anchor { anchors[anchor] = .seq(items) }
-                return .seq(items)
+                let v = Built(value: .seq(items), nodes: nodes, height: height)
+                if let anchor { anchors[anchor] = v }
+                return v
             case YAML_MAPPING_START_EVENT:
+                guard depth < YAML.maxDepth else { throw CoreError("\(position(ev)): nesting deeper than \(YAML.maxDepth) levels") }
+                try checkCollectionTag(Parser.cstr(ev.data.mapping_start.tag), core: "map", kind: "mapping", at: ev)
                 let anchor = Parser.cstr(ev.data.mapping_start.anchor)
                 var pairs: [(key: String, value: YAMLValue)] = []
+                var keys = Set<String>()           // keys of `pairs`: duplicate checks in O(1)
                 var merged: [(key: String, value: YAMLValue)] = []
+                var mergedKeys = Set<String>()
+                var nodes = 1, height = 1
                 while true {
                     var keyEvent = try next()
                     if keyEvent.type == YAML_MAPPING_END_EVENT { yaml_event_delete(&keyEvent); break }
@@ -332,16 +473,18 @@ public enum YAML {
                     // Scalar keys stay as written (`yes:` is the key "yes", not true).
                     let rawKey = keyEvent.type == YAML_SCALAR_EVENT
                         ? Parser.text(keyEvent.data.scalar.value, keyEvent.data.scalar.length) : nil
-                    let keyValue = try value(&keyEvent)
+                    let keyValue = try value(&keyEvent, depth: depth + 1).value
                     var valueEvent = try next()
-                    let child = try value(&valueEvent)
+                    let child = try value(&valueEvent, depth: depth + 1)
+                    nodes += 1 + child.nodes
+                    height = max(height, child.height + 1)
                     if isMerge {
                         // YAML 1.1 merge key: `<<: *defaults` or `<<: [*a, *b]`.
                         let sources: [YAMLValue]
-                        if case .seq(let s) = child { sources = s } else { sources = [child] }
+                        if case .seq(let s) = child.value { sources = s } else { sources = [child.value] }
                         for src in sources {
                             guard case .map(let m) = src else { throw CoreError("\(keyPos): '<<' must merge a mapping") }
-                            for p in m where !merged.contains(where: { $0.key == p.key }) { merged.append(p) }
+                            for p in m where mergedKeys.insert(p.key).inserted { merged.append(p) }
                         }
                         continue
                     }
@@ -353,21 +496,22 @@ public enum YAML {
                     case .float, .bool, .null: key = YAML.scalarText(keyValue)
                     default: throw CoreError("\(keyPos): only scalar mapping keys are supported")
                     }
-                    if pairs.contains(where: { $0.key == key }) { throw CoreError("\(keyPos): duplicate key '\(key)'") }
-                    pairs.append((key, child))
+                    guard keys.insert(key).inserted else { throw CoreError("\(keyPos): duplicate key '\(key)'") }
+                    pairs.append((key, child.value))
                 }
-                for p in merged where !pairs.contains(where: { $0.key == p.key }) { pairs.append(p) }
-                if let anchor { anchors[anchor] = .map(pairs) }
-                return .map(pairs)
+                for p in merged where !keys.contains(p.key) { pairs.append(p) }
+                let v = Built(value: .map(pairs), nodes: nodes, height: height)
+                if let anchor { anchors[anchor] = v }
+                return v
             default:
                 throw CoreError("\(position(ev)): unexpected YAML event \(ev.type.rawValue)")
             }
         }
 
         func scalar(_ raw: String, tag: String?, plain: Bool, at ev: yaml_event_t) throws -> YAMLValue {
-            let prefix = "tag:yaml.org,2002:"
+            let prefix = YAML.tagPrefix
             guard let tag, tag != "!" else { return plain ? YAML.resolvePlain(raw) : .string(raw) }
-            let bad = { CoreError("\(self.position(ev)): '\(raw)' is not a valid !!\(tag.dropFirst(prefix.count))") }
+            let bad = { CoreError("\(self.position(ev)): '\(raw)' is not a valid \(YAML.displayTag(tag))") }
             switch tag {
             case prefix + "str": return .string(raw)
             case prefix + "null": return .null
@@ -381,7 +525,7 @@ public enum YAML {
                 guard case .bool = YAML.resolvePlain(raw) else { throw bad() }
                 return YAML.resolvePlain(raw)
             default:
-                throw CoreError("\(position(ev)): unsupported tag '\(tag)'")
+                throw CoreError("\(position(ev)): unsupported tag '\(YAML.displayTag(tag))' on a scalar")
             }
         }
     }

@@ -162,6 +162,7 @@ public struct ScoreTable {
         let names = try members.map { $0.map(scoreKey) } ?? defaultMembers(file.bytes, path: path)
         var table = ScoreTable(members: names)
         let parser = ScoreLineParser(members: names)
+        defer { parser.deallocate() }   // its key buffer leaked on every read (found by fuzz/run.sh jsonl)
         var buf = [Double](repeating: 0, count: 2 * names.count)
         var line = 0, start = 0
         let bytes = file.bytes

@@ -24,9 +24,7 @@ public enum SHA256 {
     /// The hex digest of a file's contents, read in `fileChunkSize` pieces (memory stays at one piece).
     /// A path that is not a regular file (a directory, a FIFO, a device) is refused before it is opened.
     public static func hex(fileAt path: String) throws -> String {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw CoreError("cannot read \(path): \(String(cString: strerror(errno)))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw CoreError("cannot read \(path): not a regular file") }
+        try InputFile.requireRegular(path)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CoreError("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

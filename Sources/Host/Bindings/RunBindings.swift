@@ -34,6 +34,7 @@ private func run_write_text(_ L: OpaquePointer?) -> Int32 {
 private func run_copy_file(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "copy_file") { args in
         let from = try args.run.resolve(try args.string(1)), to = try args.string(2)
+        do { try InputFile.requireRegular(from) } catch let e as CoreError { throw args.error(1, e.message) }
         guard let data = FileManager.default.contents(atPath: from) else { throw args.error(1, "cannot read '\(from)'") }
         try args.push(try args.run.writeData(data, to: to))
         return 1

@@ -21,12 +21,16 @@ private func yaml_load(_ L: OpaquePointer?) -> Int32 {
     }
 }
 
-/// `semidpo.yaml.decode(text [, name]) -> value`; `name` is used in error positions.
+/// `semidpo.yaml.decode(text [, name]) -> value`; `name` is used in error positions. The string's
+/// bytes are parsed as they are, so invalid UTF-8 fails here exactly as in `load`.
 private func yaml_decode(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "decode") { args in
-        let text = try args.string(1)
+        _ = try args.string(1)
         let name = try args.optional(2, args.string) ?? "<string>"
-        try args.push(try YAML.decode(text, file: name))
+        var length = 0
+        let p = lua_tolstring(args.L, 1, &length)
+        let bytes = p.map { Array(UnsafeRawBufferPointer(start: $0, count: length).bindMemory(to: UInt8.self)) } ?? []
+        try args.push(try YAML.decode(bytes: bytes, file: name))
         return 1
     }
 }

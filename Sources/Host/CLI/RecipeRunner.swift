@@ -41,6 +41,7 @@ enum RecipeRunner {
             errors("semidpo: cannot read recipe \(o.recipe): \(isDir.boolValue ? "it is a directory" : "permission denied")")
             return 2
         }
+        do { try InputFile.requireRegular(o.recipe, what: "recipe") } catch { errors("semidpo: \(error)"); return 2 }
         if let t = o.threads {
             guard t >= 1 else { errors("semidpo: --threads must be at least 1, got \(t)"); return 2 }
             BLASRuntime.setThreads(t)

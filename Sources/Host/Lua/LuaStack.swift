@@ -111,7 +111,16 @@ public enum LuaStack {
         }
     }
 
+    /// Pushes a YAML value as nested tables. Each collection level first makes room on the Lua stack
+    /// (its table, a key, the value being pushed); nesting deeper than `YAML.maxDepth` (which the
+    /// parser never produces) is an error rather than a C stack overflow.
     static func pushYAML(_ L: OpaquePointer, _ v: YAMLValue, depth: Int) throws {
+        switch v {
+        case .seq, .map:
+            guard depth < YAML.maxDepth else { throw CoreError("cannot convert a YAML value to Lua: nesting deeper than \(YAML.maxDepth)") }
+            guard lua_checkstack(L, 3) != 0 else { throw CoreError("cannot convert a YAML value to Lua: Lua stack overflow") }
+        default: break
+        }
         switch v {
         case .null: lua_pushnil(L)
         case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
