@@ -142,6 +142,8 @@ private func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLoc
         let before = try stages()
         let table4 = try runShipped("tables/table4.lua", settings + ["seeds=0,1"])
         #expect(try String(contentsOfFile: table4 + "/table4.csv", encoding: .utf8) == String(contentsOfFile: out + "/table4.csv", encoding: .utf8))
+        let claimsRun = try runShipped("tables/claims.lua", settings + ["seeds=0,1"])
+        #expect(try String(contentsOfFile: claimsRun + "/claims.md", encoding: .utf8) == claims, "tables/claims.lua gives paper.lua's claims.md (fixed stats_seed)")
         let seed1 = try runShipped("tables/table4.lua", settings + ["seeds=1"])
         #expect(try stages() == before, "tables/table4.lua loads paper.lua's stages (same keys) instead of computing new ones")
         let one = try JSON.parse(file: seed1 + "/tables.json")["table4"]?["pickapic / Semi-DPO (iter 2)"]?["overall (MPS role)"]?["per_seed"]
