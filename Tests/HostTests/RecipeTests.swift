@@ -120,6 +120,13 @@ private func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLoc
             #expect(cell?["per_seed"]?.arrayValue?.count == 2, "\(table) / \(row) / \(column): two seeds")
         }
         #expect(json["table2"]?["pickapic / Semi-DPO / Base"]?["p overall (MPS role)"]?.doubleValue != nil, "Table 2 has a permutation p per row")
+        // seeds_overall: each seed's mean, mean ± sd over seeds and the pooled interval.
+        parses(out + "/seeds_overall.md")
+        let over = json["seeds_overall"]?["pickapic / Semi-DPO (iter 2)"]
+        let perSeed = [over?["seed 0"]?.doubleValue ?? .nan, over?["seed 1"]?.doubleValue ?? .nan]
+        #expect(abs((over?["mean over seeds"]?.doubleValue ?? .nan) - (perSeed[0] + perSeed[1]) / 2) < 1e-12)
+        #expect(abs((over?["sd over seeds"]?.doubleValue ?? .nan) - abs(perSeed[0] - perSeed[1]) / 2.0.squareRoot()) < 1e-12, "sd (n − 1) of two seeds")
+        #expect(over?["pooled interval"]?["lo"]?.doubleValue != nil && over?["pooled interval"]?["per_seed"]?.arrayValue?.count == 2)
         // Table 7's per-seed values are the stages' accuracies per anchor (conf:accuracy(), ties ½), in %.
         let cache = "\(w.root)/cache-paper"
         var accuracy: [Double] = []

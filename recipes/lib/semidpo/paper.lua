@@ -175,6 +175,35 @@ function P.table4(c)
   return means_table(c, "Table 4: Semi-DPO iterations — " .. heading(c), "table4", "method", score_rows(c, semi_iterations))
 end
 
+--- Over seeds: the overall score (MPS role) of every model of Tables 1 and 4 per suite — each seed's mean over
+--- prompts, their mean ± sd over seeds (n − 1), and the pooled 95% interval over seeds and prompts
+--- (`semidpo.stats.over_seeds`). With one seed the sd column is empty.
+function P.seeds_table(c)
+  local function labelled(cs)
+    local models, semi = P.models(cs)
+    local out = { models[1], models[2], models[3] }
+    for i, s in ipairs(semi) do out[#out + 1] = { "Semi-DPO (iter " .. (i - 1) .. ")", s } end
+    return out
+  end
+  local cols = { "suite", "method" }
+  for _, s in ipairs(c.seeds) do cols[#cols + 1] = "seed " .. s end
+  for _, x in ipairs{ "mean over seeds", "sd over seeds", "pooled interval" } do cols[#cols + 1] = x end
+  local rows = {}
+  for _, r in ipairs(score_rows(c, labelled)) do
+    local values = {}
+    for i, per_prompt in ipairs(r.seeds) do values[i] = per_prompt.overall end
+    local o = semidpo.stats.over_seeds(stats_options(c, { values = values }))
+    local row = { r[1], r[2] }
+    for _, x in ipairs(o.per_seed) do row[#row + 1] = x end
+    row[#row + 1] = o.mean
+    row[#row + 1] = o.sd or false
+    row[#row + 1] = o
+    rows[#rows + 1] = row
+  end
+  return semidpo.eval.table{ title = "Overall score (MPS role) per training seed, mean ± sd over seeds and the pooled 95% interval (bootstrap over seeds and prompts) — " .. heading(c),
+                             path = "seeds_overall", columns = cols, rows = rows, decimals = 3 }
+end
+
 -- Committees of 2 … #c.committee members in the paper's order, as {label, members}.
 local function committees(c)
   local out = {}
