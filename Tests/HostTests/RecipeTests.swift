@@ -96,23 +96,76 @@ private func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLoc
         }
     }
 
-    /// paper.lua at tiny settings (every table, Figure 3 and the audit), then one table recipe that loads
-    /// the same stages from the cache.
+    /// paper.lua at tiny settings with two training seeds (every table with intervals, the claims, Figure 3 and
+    /// the audit), then table recipes that load the same stages from the cache: both seeds, and seed 1 alone.
     @Test func paperAndTables() throws {
         let settings = ["base=\(w.base)", "data_root=\(w.root)/data", "cache=\(w.root)/cache-paper", "pairs=40", "test_fraction=0.1",
-                        "committee=clip,aesthetic", "steps=1", "steps0=1", "warmup=0", "batch_size=2", "iterations=1",
+                        "committee=clip,aesthetic,hps", "steps=1", "steps0=1", "warmup=0", "batch_size=2", "iterations=2",
                         "suites=pickapic", "suite_size=8", "eval_prompts=2", "geneval_per_category=1", "eval_steps=1",
-                        "table6_pairs=12", "grid_prompts=a red circle", "grid_seeds=1"]
-        let out = try runShipped("paper.lua", settings)
-        for t in 1...7 { parses(out + "/table\(t).md"); parses(out + "/table\(t).csv") }
-        for f in ["tables.json", "figure3.png", "audit_partition.md", "audit_pseudo_labels.md", "audit_pseudo_labels_per_anchor.csv"] {
+                        "table6_pairs=12", "grid_prompts=a red circle", "grid_seeds=1", "resamples=200"]
+        let out = try runShipped("paper.lua", settings + ["seeds=0,1"])
+        for t in ["1", "2", "3", "4", "5", "5_clean", "6", "7"] { parses(out + "/table\(t).md"); parses(out + "/table\(t).csv") }
+        for f in ["tables.json", "claims.md", "figure3.png", "audit_partition.md", "audit_pseudo_labels.md", "audit_pseudo_labels_per_anchor.csv"] {
             parses(out + "/" + f)
         }
-        let stages = { try FileManager.default.subpathsOfDirectory(atPath: "\(self.w.root)/cache-paper").filter { $0.hasSuffix("stage.yaml") }.sorted() }
+        // tables.json: per-seed values and intervals as numbers, in every table built from the seeds.
+        let json = try JSON.parse(file: out + "/tables.json")
+        for (table, row, column) in [("table1", "pickapic / Semi-DPO", "overall (MPS role)"), ("table2", "pickapic / Semi-DPO / Diffusion-DPO", "overall (MPS role)"),
+                                     ("table2", "pickapic / Semi-DPO / Diffusion-DPO", "Δ overall (MPS role)"), ("table3", "Semi-DPO", "overall"),
+                                     ("table4", "pickapic / Semi-DPO (iter 2)", "overall (MPS role)"), ("table5", "pickapic / clip+aesthetic+hps", "overall (MPS role)"),
+                                     ("table5_clean", "clip+aesthetic", "clean labels = overall truth (%)"), ("table7", "Semi-DPO iter 1", "t=950")] {
+            let cell = json[table]?[row]?[column]
+            let (m, lo, hi) = (cell?["mean"]?.doubleValue ?? .nan, cell?["lo"]?.doubleValue ?? .nan, cell?["hi"]?.doubleValue ?? .nan)
+            #expect(lo <= m && m <= hi, "\(table) / \(row) / \(column): \(String(describing: cell))")
+            #expect(cell?["per_seed"]?.arrayValue?.count == 2, "\(table) / \(row) / \(column): two seeds")
+        }
+        #expect(json["table2"]?["pickapic / Semi-DPO / Base"]?["p overall (MPS role)"]?.doubleValue != nil, "Table 2 has a permutation p per row")
+        // seeds_overall: each seed's mean, mean ± sd over seeds and the pooled interval.
+        parses(out + "/seeds_overall.md")
+        let over = json["seeds_overall"]?["pickapic / Semi-DPO (iter 2)"]
+        let perSeed = [over?["seed 0"]?.doubleValue ?? .nan, over?["seed 1"]?.doubleValue ?? .nan]
+        #expect(abs((over?["mean over seeds"]?.doubleValue ?? .nan) - (perSeed[0] + perSeed[1]) / 2) < 1e-12)
+        #expect(abs((over?["sd over seeds"]?.doubleValue ?? .nan) - abs(perSeed[0] - perSeed[1]) / 2.0.squareRoot()) < 1e-12, "sd (n − 1) of two seeds")
+        #expect(over?["pooled interval"]?["lo"]?.doubleValue != nil && over?["pooled interval"]?["per_seed"]?.arrayValue?.count == 2)
+        // Table 7's per-seed values are the stages' accuracies per anchor (conf:accuracy(), ties ½), in %.
+        let cache = "\(w.root)/cache-paper"
+        var accuracy: [Double] = []
+        for dir in try FileManager.default.contentsOfDirectory(atPath: cache + "/semi_iter1") {
+            let stage = try YAML.load(path: "\(cache)/semi_iter1/\(dir)/stage.yaml")
+            accuracy.append(100 * (stage["outputs"]?["test_accuracy"]?[0]?.doubleValue ?? .nan))
+        }
+        let t50 = json["table7"]?["Semi-DPO iter 0"]?["t=50"]?["per_seed"]?.arrayValue?.compactMap(\.doubleValue) ?? []
+        #expect(accuracy.count == 2 && t50.count == 2 && zip(t50.sorted(), accuracy.sorted()).allSatisfy { abs($0 - $1) < 1e-9 },
+                "Table 7 per seed \(t50) vs the stages' test_accuracy \(accuracy)")
+        // claims.md and tables.json: a verdict per claim (a)–(e).
+        let claims = try String(contentsOfFile: out + "/claims.md", encoding: .utf8)
+        for claim in ["(a)", "(b)", "(c)", "(d)", "(e)"] {
+            let verdict = json["claims"]?[claim]?["verdict"]?.stringValue ?? "none"
+            #expect(["holds", "fails", "inconclusive"].contains(verdict), "claim \(claim): verdict \(verdict)")
+            #expect(claims.contains("| \(claim)"), "claims.md lists \(claim)")
+        }
+        // Stages are cached per seed: both seeds, or seed 1 alone, load paper.lua's stages (same keys).
+        let stages = { try FileManager.default.subpathsOfDirectory(atPath: cache).filter { $0.hasSuffix("stage.yaml") }.sorted() }
         let before = try stages()
-        let table4 = try runShipped("tables/table4.lua", settings)
-        #expect(try stages() == before, "tables/table4.lua loads paper.lua's stages (same keys) instead of computing new ones")
+        let table4 = try runShipped("tables/table4.lua", settings + ["seeds=0,1"])
         #expect(try String(contentsOfFile: table4 + "/table4.csv", encoding: .utf8) == String(contentsOfFile: out + "/table4.csv", encoding: .utf8))
+        let claimsRun = try runShipped("tables/claims.lua", settings + ["seeds=0,1"])
+        #expect(try String(contentsOfFile: claimsRun + "/claims.md", encoding: .utf8) == claims, "tables/claims.lua gives paper.lua's claims.md (fixed stats_seed)")
+        let seed1 = try runShipped("tables/table4.lua", settings + ["seeds=1"])
+        #expect(try stages() == before, "tables/table4.lua loads paper.lua's stages (same keys) instead of computing new ones")
+        let one = try JSON.parse(file: seed1 + "/tables.json")["table4"]?["pickapic / Semi-DPO (iter 2)"]?["overall (MPS role)"]?["per_seed"]
+        let two = json["table4"]?["pickapic / Semi-DPO (iter 2)"]?["overall (MPS role)"]?["per_seed"]?.arrayValue
+        #expect(one?.arrayValue?.count == 1 && one?.arrayValue?.first == two?.last, "seed 1 alone reproduces seed 1 of the two-seed run")
+    }
+
+    /// `seeds` is checked before any work: a repeated or negative seed names the setting.
+    @Test func paperSeedsAreChecked() {
+        for (value, message) in [("0,0", "setting 'seeds': seed 0 is listed twice"), ("0,-1", "setting 'seeds': element 2 is -1, expected a non-negative integer")] {
+            var errs: [String] = []
+            let status = RecipeRunner.run(.init(recipe: recipePath("tables/table6.lua"), settings: ["seeds=\(value)"], out: tempDir(), threads: 1),
+                                          errors: { errs.append($0) })
+            #expect(status != 0 && errs.joined().contains(message), "\(errs)")
+        }
     }
 
     @Test func worldStatsPartitionAndTable6() throws {

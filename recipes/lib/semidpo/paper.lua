@@ -1,6 +1,7 @@
--- The paper's seven tables, the Figure-3 grid and the label-noise audit (`require "semidpo.paper"`),
--- built from the cached stages of `semidpo.recipes` (trained models, evaluations). Shared by
--- recipes/paper.lua and recipes/tables/table*.lua:
+-- The paper's seven tables with their intervals over training seeds and prompts (pairs), the claim checker,
+-- the Figure-3 grid and the label-noise audit (`require "semidpo.paper"`), built from the cached stages of
+-- `semidpo.recipes` (trained models, evaluations), one pipeline per seed of `c.seeds`. Shared by
+-- recipes/paper.lua and recipes/tables/*.lua:
 --   local P = require "semidpo.paper"
 --   local c = P.config()          -- recipes/paper.yaml as declared settings (--set overrides, checked)
 --   P.show(P.table1(c))
@@ -13,14 +14,40 @@ local P = {}
 P.dir = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*/[^/]*/[^/]*$") or "."   -- recipes/ (this file: recipes/lib/semidpo/paper.lua)
 
 --- recipes/paper.yaml declared as the run's settings (`semidpo.settings`: --set keys are checked and
---- typed; lists as comma-separated words); `seed` is the run's --seed.
+--- typed; lists as comma-separated words). `c.seeds` is the list of training seeds (`--set seeds=0,1,2`;
+--- default: the run's --seed alone) and `c.seed` the first of them.
 --- The library reads optional fields (`data_prefix`, `reference`, …) that paper.yaml does not declare,
 --- so the settings are copied into a plain table.
 function P.config()
   local c = {}
   for k, v in pairs(semidpo.settings(P.dir .. "/paper.yaml")) do c[k] = v end
-  c.seed = semidpo.seed
+  local seeds, seen = {}, {}
+  for i, s in ipairs(c.seeds) do
+    if math.type(s) ~= "integer" or s < 0 then
+      error(string.format("setting 'seeds': element %d is %s, expected a non-negative integer (e.g. --set seeds=0,1,2)", i, tostring(s)), 2)
+    end
+    if seen[s] then error(string.format("setting 'seeds': seed %d is listed twice", s), 2) end
+    seen[s] = true
+    seeds[i] = s
+  end
+  if #seeds == 0 then seeds = { semidpo.seed } end
+  c.seeds = seeds
+  c.seed = seeds[1]
   return c
+end
+
+--- One settings table per seed of `c.seeds`: a copy of `c` with `seed` set. The seed draws the world's
+--- pairs, the committee's test split, the training order and noise, the confidence noise and the
+--- evaluation's sampling noise, and it is in every stage's key: each seed's stages are cached apart.
+function P.per_seed(c)
+  local out = {}
+  for i, s in ipairs(c.seeds) do
+    local cs = {}
+    for k, v in pairs(c) do cs[k] = v end
+    cs.seed = s
+    out[i] = cs
+  end
+  return out
 end
 
 P.baseline_steps = R.baseline_steps
@@ -49,152 +76,324 @@ local function metric_columns(c)
   return cols
 end
 
-local function heading(c)
-  return string.format("%d prompts per suite, DDIM-%d, guidance %g, seed %d; %d pairs; steps: baselines %d, Semi-DPO iteration 0 %d, later iterations %d",
-                       c.eval_prompts, c.eval_steps, c.guidance, c.seed, c.pairs, P.baseline_steps(c), c.steps0, c.steps)
+-- The bootstrap options of every interval: a fixed resample seed (`stats_seed`), so the intervals do not move
+-- with the training seeds, and `resamples`.
+local function stats_options(c, t)
+  t.seed = c.stats_seed
+  t.resamples = c.resamples
+  return t
 end
 
--- Rows "suite / method" with the committee's and the oracle's mean scores.
+local function seeds_text(c)
+  local s = {}
+  for i, x in ipairs(c.seeds) do s[i] = tostring(x) end
+  return (#s == 1 and "seed " or "seeds ") .. table.concat(s, ", ")
+end
+
+local function heading(c)
+  return string.format("%d prompts per suite, DDIM-%d, guidance %g, %s; %d pairs; steps: baselines %d, Semi-DPO iteration 0 %d, later iterations %d; 95%% intervals: bootstrap over seeds and prompts",
+                       c.eval_prompts, c.eval_steps, c.guidance, seeds_text(c), c.pairs, P.baseline_steps(c), c.steps0, c.steps)
+end
+
+-- Rows {suite, label, seeds = {per-prompt scores of each seed}} for the models `labelled(cs)` returns
+-- per seed ({{label, stage or path}, …}, the same labels for every seed).
 local function score_rows(c, labelled)
+  local per_seed, lists = P.per_seed(c), {}
+  for i, cs in ipairs(per_seed) do lists[i] = labelled(cs) end
   local rows = {}
   for _, suite in ipairs(c.suites) do
-    for _, entry in ipairs(labelled) do
-      local means = P.evaluate(c, entry[2], suite).outputs.means
-      local row = { suite, entry[1] }
-      for _, col in ipairs(metric_columns(c)) do row[#row + 1] = means[col] end
-      rows[#rows + 1] = row
+    for j, entry in ipairs(lists[1]) do
+      local seeds = {}
+      for i, cs in ipairs(per_seed) do seeds[i] = P.evaluate(cs, lists[i][j][2], suite).outputs.per_prompt end
+      rows[#rows + 1] = { suite, entry[1], seeds = seeds }
     end
   end
   return rows
 end
 
-local function score_columns(c, first)
-  local cols = { "suite", first }
-  for _, m in ipairs(metric_columns(c)) do cols[#cols + 1] = m == "overall" and "overall (MPS role)" or m end
-  return cols
+-- A means table (Tables 1, 4, 5) of `rows` from score_rows: every metric's mean with its interval.
+local function means_table(c, title, path, first, rows)
+  return semidpo.eval.means_table(stats_options(c, {
+    title = title, path = path, columns = { "suite", first }, metrics = metric_columns(c), rows = rows,
+    headers = { overall = "overall (MPS role)" } }))
+end
+
+local function semi_iterations(cs)
+  local labelled = {}
+  for i, s in ipairs(P.semi(cs, cs.committee, cs.iterations)) do labelled[i] = { "Semi-DPO (iter " .. (i - 1) .. ")", s } end
+  return labelled
 end
 
 --- Table 1: mean scores (committee members as the paper's reward models, the oracle's dimensions and
---- overall as MPS) of Base, Diffusion-DPO, Diffusion-KTO and Semi-DPO on each suite.
+--- overall as MPS) of Base, Diffusion-DPO, Diffusion-KTO and Semi-DPO on each suite, with intervals.
 function P.table1(c)
-  local models = P.models(c)
-  return semidpo.eval.table{ title = "Table 1: mean scores per suite — " .. heading(c), path = "table1",
-                             columns = score_columns(c, "method"), rows = score_rows(c, models) }
+  return means_table(c, "Table 1: mean scores per suite — " .. heading(c), "table1", "method",
+                     score_rows(c, function(cs) return (P.models(cs)) end))
 end
 
---- Table 2: paired win rates (%) — (a) each method over Base, (b) Semi-DPO over the two baselines.
+--- Table 2: paired win rates (%) — (a) each method over Base, (b) Semi-DPO over the two baselines — with
+--- their intervals, the paired difference of the overall score and its permutation-test p-value.
 function P.table2(c)
-  local models = P.models(c)
-  local cols = { "suite", "method 1", "method 2" }
-  for _, m in ipairs(metric_columns(c)) do cols[#cols + 1] = m end
+  local per_seed, lists = P.per_seed(c), {}
+  for i, cs in ipairs(per_seed) do lists[i] = P.models(cs) end
   local rows = {}
   for _, suite in ipairs(c.suites) do
-    local ev = {}
-    for i, entry in ipairs(models) do ev[i] = P.evaluate(c, entry[2], suite) end
-    local pairs_ = { { 2, 1 }, { 3, 1 }, { 4, 1 }, { 4, 2 }, { 4, 3 } }
-    for _, p in ipairs(pairs_) do
-      local row = { suite, models[p[1]][1], models[p[2]][1] }
-      for _, m in ipairs(metric_columns(c)) do row[#row + 1] = 100 * P.win_rate(ev[p[1]], ev[p[2]], m) end
-      rows[#rows + 1] = row
+    for _, p in ipairs{ { 2, 1 }, { 3, 1 }, { 4, 1 }, { 4, 2 }, { 4, 3 } } do
+      local a, b = {}, {}
+      for i, cs in ipairs(per_seed) do
+        a[i] = P.evaluate(cs, lists[i][p[1]][2], suite).outputs.per_prompt
+        b[i] = P.evaluate(cs, lists[i][p[2]][2], suite).outputs.per_prompt
+      end
+      rows[#rows + 1] = { suite, lists[1][p[1]][1], lists[1][p[2]][1], a = a, b = b }
     end
   end
-  return semidpo.eval.table{ title = "Table 2: win rate (%) of method 1 over method 2 (share of prompts scored strictly higher) — " .. heading(c),
-                             path = "table2", columns = cols, rows = rows, decimals = 1 }
+  return semidpo.eval.win_rate_table(stats_options(c, {
+    title = "Table 2: win rate (%) of method 1 over method 2 (share of prompts scored strictly higher: ties are not wins, as the authors count), "
+            .. "Δ overall = method 1 − method 2 (paired), p = two-sided paired permutation test — " .. heading(c),
+    path = "table2", columns = { "suite", "method 1", "method 2" }, metrics = metric_columns(c), rows = rows, ties = 0,
+    test_metric = "overall", headers = { overall = "overall (MPS role)" } }))
 end
 
---- Table 3: GenEval-like pass rates (%) per category.
+--- Table 3: GenEval-like pass rates (%) per category and overall (the mean of the category rates), with intervals.
 function P.table3(c)
-  local models = P.models(c)
-  local cats = { "single_object", "two_objects", "counting", "colors", "position", "color_attr", "overall" }
-  local cols = { "method" }
-  for _, k in ipairs(cats) do cols[#cols + 1] = k end
+  local per_seed, lists = P.per_seed(c), {}
+  for i, cs in ipairs(per_seed) do lists[i] = P.models(cs) end
   local rows = {}
-  for _, entry in ipairs(models) do
-    local g = P.evaluate(c, entry[2], "geneval").outputs.geneval
-    local row = { entry[1] }
-    for _, k in ipairs(cats) do row[#row + 1] = g[k] and 100 * g[k] or false end
+  for j, entry in ipairs(lists[1]) do
+    local seeds = {}
+    for i, cs in ipairs(per_seed) do seeds[i] = P.evaluate(cs, lists[i][j][2], "geneval").outputs.geneval_passes end
+    rows[#rows + 1] = { entry[1], seeds = seeds }
+  end
+  return semidpo.eval.geneval_table(stats_options(c, {
+    title = string.format("Table 3: GenEval-like pass rates (%%), up to %d prompts per category (the world's suite has fewer for some), DDIM-%d, %s; 95%% intervals: bootstrap over seeds and prompts",
+                          c.geneval_per_category, c.eval_steps, seeds_text(c)),
+    path = "table3", columns = { "method" }, rows = rows }))
+end
+
+--- Table 4: Semi-DPO iterations 0 … c.iterations, with intervals.
+function P.table4(c)
+  return means_table(c, "Table 4: Semi-DPO iterations — " .. heading(c), "table4", "method", score_rows(c, semi_iterations))
+end
+
+--- Over seeds: the overall score (MPS role) of every model of Tables 1 and 4 per suite — each seed's mean over
+--- prompts, their mean ± sd over seeds (n − 1), and the pooled 95% interval over seeds and prompts
+--- (`semidpo.stats.over_seeds`). With one seed the sd column is empty.
+function P.seeds_table(c)
+  local function labelled(cs)
+    local models, semi = P.models(cs)
+    local out = { models[1], models[2], models[3] }
+    for i, s in ipairs(semi) do out[#out + 1] = { "Semi-DPO (iter " .. (i - 1) .. ")", s } end
+    return out
+  end
+  local cols = { "suite", "method" }
+  for _, s in ipairs(c.seeds) do cols[#cols + 1] = "seed " .. s end
+  for _, x in ipairs{ "mean over seeds", "sd over seeds", "pooled interval" } do cols[#cols + 1] = x end
+  local rows = {}
+  for _, r in ipairs(score_rows(c, labelled)) do
+    local values = {}
+    for i, per_prompt in ipairs(r.seeds) do values[i] = per_prompt.overall end
+    local o = semidpo.stats.over_seeds(stats_options(c, { values = values }))
+    local row = { r[1], r[2] }
+    for _, x in ipairs(o.per_seed) do row[#row + 1] = x end
+    row[#row + 1] = o.mean
+    row[#row + 1] = o.sd or false
+    row[#row + 1] = o
     rows[#rows + 1] = row
   end
-  return semidpo.eval.table{ title = string.format("Table 3: GenEval-like pass rates (%%), %d prompts per category, DDIM-%d",
-                                                   c.geneval_per_category, c.eval_steps),
-                             path = "table3", columns = cols, rows = rows, decimals = 1 }
+  return semidpo.eval.table{ title = "Overall score (MPS role) per training seed, mean ± sd over seeds and the pooled 95% interval (bootstrap over seeds and prompts) — " .. heading(c),
+                             path = "seeds_overall", columns = cols, rows = rows, decimals = 3 }
 end
 
---- Table 4: Semi-DPO iterations 0 … c.iterations.
-function P.table4(c)
-  local semi = P.semi(c, c.committee, c.iterations)
-  local labelled = {}
-  for i, s in ipairs(semi) do labelled[i] = { "Semi-DPO (iter " .. (i - 1) .. ")", s } end
-  return semidpo.eval.table{ title = "Table 4: Semi-DPO iterations — " .. heading(c), path = "table4",
-                             columns = score_columns(c, "method"), rows = score_rows(c, labelled) }
+-- Committees of 2 … #c.committee members in the paper's order, as {label, members}.
+local function committees(c)
+  local out = {}
+  for k = 2, #c.committee do
+    local members = {}
+    for i = 1, k do members[i] = c.committee[i] end
+    out[#out + 1] = { table.concat(members, "+"), members }
+  end
+  return out
+end
+
+-- Per pair of the dataset of `cs`: kept by the committee `members` (clean train or clean test), and whether its
+-- human label agrees with the world's true overall preference (1, ½ on an exact tie, 0).
+local function kept_and_agrees(cs, members)
+  local split = R.split(cs, members)
+  local kept_ids = {}
+  for _, set in ipairs{ split:clean(), split:test() } do
+    for _, id in ipairs(set:ids()) do kept_ids[id] = true end
+  end
+  local all = R.dataset(cs):pairs()
+  local truth = all:truth()
+  local overall
+  for i, d in ipairs(truth.dimensions) do if d == "overall" then overall = i end end
+  local kept, agrees = {}, {}
+  for p, id in ipairs(all:ids()) do
+    kept[p] = kept_ids[id] == true
+    local w, l = truth.winner[p][overall], truth.loser[p][overall]   -- winner = the human label's
+    agrees[p] = w > l and 1 or (w == l and 0.5 or 0)
+  end
+  return kept, agrees
 end
 
 --- Table 5: committees of 2, 3, 4, 5 members in the paper's order (the first k of c.committee), each
 --- a Semi-DPO run with that committee's clean set, reported at iteration c.table5_iteration (the
---- paper's Table 5 rows equal its Table 4 iteration-0 rows, so the default is 0), with the clean set's
---- size and its labels' agreement with the world's overall truth.
+--- paper's Table 5 rows equal its Table 4 iteration-0 rows, so the default is 0), with intervals; and
+--- `table5_clean`: each committee's clean set — its size, the share of pairs it keeps and how often its
+--- human labels agree with the world's overall truth, with intervals over pairs and seeds.
 function P.table5(c)
-  local labelled = { { "Base", c.base } }
-  local clean = {}
-  for k = 2, #c.committee do
-    local members = {}
-    for i = 1, k do members[i] = c.committee[i] end
-    local runs = P.semi(c, members, c.table5_iteration)
-    local label = table.concat(members, "+")
-    labelled[#labelled + 1] = { label, runs[c.table5_iteration + 1] }
-    local sets = R.split(c, members):report().sets
-    for _, s in ipairs(sets) do if s.set == "clean" then clean[label] = s end end
+  local function labelled(cs)
+    local out = { { "Base", cs.base } }
+    for _, k in ipairs(committees(cs)) do out[#out + 1] = { k[1], P.semi(cs, k[2], cs.table5_iteration)[cs.table5_iteration + 1] } end
+    return out
   end
-  local rows = score_rows(c, labelled)
-  local cols = score_columns(c, "committee")
-  cols[#cols + 1] = "clean pairs"
-  cols[#cols + 1] = "clean labels = overall truth (%)"
-  for _, row in ipairs(rows) do
-    local s = clean[row[2]]
-    row[#row + 1] = s and s.pairs or false
-    row[#row + 1] = s and s.overall or false
+  local t = means_table(c, string.format("Table 5: consensus committees of 2–%d members, Semi-DPO iteration %d — %s",
+                                         #c.committee, c.table5_iteration, heading(c)), "table5", "committee", score_rows(c, labelled))
+  local rows = {}
+  for _, k in ipairs(committees(c)) do
+    local kept_share, clean_agree, counts = {}, {}, 0
+    for i, cs in ipairs(P.per_seed(c)) do
+      local kept, agrees = kept_and_agrees(cs, k[2])
+      kept_share[i], clean_agree[i] = {}, {}
+      for p = 1, #kept do
+        kept_share[i][p] = kept[p] and 100 or 0
+        if kept[p] then clean_agree[i][#clean_agree[i] + 1] = 100 * agrees[p] end
+      end
+      counts = counts + #clean_agree[i]
+    end
+    rows[#rows + 1] = { k[1], counts / #c.seeds,
+                        semidpo.stats.bootstrap(stats_options(c, { values = kept_share })),
+                        semidpo.stats.bootstrap(stats_options(c, { values = clean_agree })) }
   end
-  return semidpo.eval.table{ title = string.format("Table 5: consensus committees of 2–%d members, Semi-DPO iteration %d — %s",
-                                                   #c.committee, c.table5_iteration, heading(c)),
-                             path = "table5", columns = cols, rows = rows }
+  local clean = semidpo.eval.table{ title = string.format("Table 5 (clean sets): each committee's clean set (train + test) on the %d pairs — its size (mean over %s), the share of pairs kept (%%) and its human labels' agreement with the world's overall truth (%%), 95%% intervals over seeds and pairs",
+                                            c.pairs, seeds_text(c)),
+                      path = "table5_clean", columns = { "committee", "clean pairs", "kept (%)", "clean labels = overall truth (%)" },
+                      rows = rows, decimals = 1, unit = "pairs" }
+  return t, clean
 end
 
---- Table 6: each committee member's pairwise accuracy (%) against the true dimensions on held-out pairs.
+--- Table 6: each committee member's pairwise accuracy (%) against the true dimensions on held-out pairs, each
+--- cell the mean over pairs of 1 (the member prefers the truly better image), ½ (equal scores), 0, with its
+--- bootstrap interval over pairs (pairs with an exact truth tie on a column are left out of that column, as
+--- `committee:accuracy_table` does). The committee and the held-out world are fixed: no seed axis.
 function P.table6(c)
   local dir = string.format("%s/world-%d-seed%d", c.data_root or "data", c.table6_pairs, c.table6_seed)
   local ds = semidpo.world.dataset{ dir = dir, pairs = c.table6_pairs, seed = c.table6_seed }
-  local rows = {}
-  for _, r in ipairs(semidpo.committee.new{ members = c.committee }:accuracy_table(ds)) do
-    rows[#rows + 1] = { r.member, r.overall, r.aesthetics, r.alignment, r.detail, r.human }
+  local committee = semidpo.committee.new{ members = c.committee }
+  local scores = committee:score(ds)
+  local columns = { "overall", "aesthetics", "alignment", "detail", "human" }
+  local correct = {}                   -- member → column → {100 | 50 | 0 per pair}
+  for _, m in ipairs(c.committee) do
+    correct[m] = {}
+    for _, col in ipairs(columns) do correct[m][col] = {} end
   end
-  return semidpo.eval.table{ title = string.format("Table 6: reward models' pairwise accuracy (%%) against the true dimensions, %d held-out pairs (world seed %d)",
+  for id = 0, ds:count() - 1 do
+    local truth, pair = ds:truth(id), scores:pair(id)
+    for _, col in ipairs(columns) do
+      local ref = col == "human" and ds:label(id) or (truth.image0[col] - truth.image1[col])
+      if ref ~= 0 then
+        for _, m in ipairs(c.committee) do
+          local s = pair.scores[m:match("_score$") and m or m .. "_score"]
+          local d = s[1] - s[2]
+          local list = correct[m][col]
+          list[#list + 1] = d == 0 and 50 or (((d > 0) == (ref > 0)) and 100 or 0)
+        end
+      end
+    end
+  end
+  local rows = {}
+  for _, r in ipairs(committee:accuracy_table(ds)) do
+    local row = { r.member }
+    for _, col in ipairs(columns) do
+      local cell = semidpo.stats.bootstrap(stats_options(c, { values = { correct[r.member][col] } }))
+      assert(math.abs(cell.mean - r[col]) < 1e-6, string.format("Table 6: %s %s: %.6f per pair vs %.6f from accuracy_table", r.member, col, cell.mean, r[col]))
+      row[#row + 1] = cell
+    end
+    rows[#rows + 1] = row
+  end
+  return semidpo.eval.table{ title = string.format("Table 6: reward models' pairwise accuracy (%%) against the true dimensions, %d held-out pairs (world seed %d), 95%% intervals over pairs",
                                                    c.table6_pairs, c.table6_seed),
                              path = "table6", columns = { "member", "overall", "aesthetics", "alignment", "detail", "human label" },
-                             rows = rows, decimals = 2 }
+                             rows = rows, decimals = 2, unit = "pairs" }
 end
 
 --- Table 7: accuracy (%) per timestep anchor on the clean test split of the models that pseudo-labelled
---- (iteration i − 1's model, measured by iteration i's stage).
+--- (iteration i − 1's model, measured by iteration i's stage), each cell the mean over test pairs and
+--- seeds of the per-pair correctness (z > 0: 1, z = 0: ½, z < 0: 0) with its bootstrap interval.
 function P.table7(c)
-  local semi = P.semi(c, c.committee, c.iterations)
-  assert(#semi >= 2, "Table 7 needs at least one self-training iteration (iterations ≥ 1)")
-  local anchors = semi[2].outputs.anchors
+  local per_seed, semis = P.per_seed(c), {}
+  for i, cs in ipairs(per_seed) do semis[i] = P.semi(cs, cs.committee, cs.iterations) end
+  assert(#semis[1] >= 2, "Table 7 needs at least one self-training iteration (iterations ≥ 1)")
+  local anchors = semis[1][2].outputs.anchors
   local cols = { "model" }
   for _, a in ipairs(anchors) do cols[#cols + 1] = "t=" .. a end
   cols[#cols + 1] = "test pairs"
   local rows = {}
-  for i = 2, #semi do
-    local o = semi[i].outputs
-    local row = { "Semi-DPO iter " .. (i - 2) }
-    for k = 1, #anchors do row[#row + 1] = 100 * o.test_accuracy[k] end
-    row[#row + 1] = o.test_pairs
+  for it = 2, #semis[1] do
+    local row, pairs_ = { "Semi-DPO iter " .. (it - 2) }, 0
+    for k = 1, #anchors do
+      local values = {}
+      for i = 1, #per_seed do
+        local o = semis[i][it].outputs
+        assert(o.test_correct, "Table 7: stage " .. semis[i][it].name .. " has no per-pair correctness (test_correct)")
+        values[i] = {}
+        for p, x in ipairs(o.test_correct[k]) do values[i][p] = 100 * x end
+      end
+      row[#row + 1] = semidpo.stats.bootstrap(stats_options(c, { values = values }))
+    end
+    for i = 1, #per_seed do pairs_ = pairs_ + semis[i][it].outputs.test_pairs end
+    row[#row + 1] = pairs_ / #per_seed
     rows[#rows + 1] = row
   end
-  return semidpo.eval.table{ title = "Table 7: accuracy (%) per timestep anchor on the clean test split", path = "table7",
-                             columns = cols, rows = rows, decimals = 1 }
+  return semidpo.eval.table{ title = string.format("Table 7: accuracy (%%) per timestep anchor on the clean test split (test pairs: mean over %s), 95%% intervals over seeds and pairs",
+                                                   seeds_text(c)),
+                             path = "table7", columns = cols, rows = rows, decimals = 1, unit = "pairs" }
 end
 
---- Figure 3: the same prompts and seeds for the four models, one PNG.
+--- The paper's claims (a)–(e) (`semidpo.stats.paper_claims`, docs/method.md "Uncertainty") from each seed's
+--- results: (a) the five-member committee's kept pairs and label agreement, (b) the overall score per
+--- prompt of Semi-DPO, Diffusion-DPO and Diffusion-KTO per suite, (c) Semi-DPO iterations 0–2, (d) the
+--- committees of 2 … 5 members at iteration c.table5_iteration, (e) the per-pair correctness per anchor of
+--- iteration 0's model on the clean test pairs. Writes claims.md and the `claims` entry of tables.json;
+--- each verdict (holds / fails / inconclusive) comes from an interval over seeds and prompts (or pairs).
+function P.claims(c)
+  local seeds = {}
+  for i, cs in ipairs(P.per_seed(c)) do
+    local models, semi = P.models(cs)
+    -- (c) needs iterations 0 and 1, (d) two committee sizes, (e) a self-training round: a claim without its data is left out.
+    local sizes = committees(cs)
+    local t = { scores = {}, iterations = #semi >= 2 and {} or nil, committees = #sizes >= 2 and {} or nil }
+    t.kept, t.agrees = kept_and_agrees(cs, cs.committee)
+    local function overall(model, suite) return P.evaluate(cs, model, suite).outputs.per_prompt.overall end
+    for _, suite in ipairs(cs.suites) do
+      t.scores[suite] = {}
+      for j = 2, 4 do t.scores[suite][models[j][1]] = overall(models[j][2], suite) end
+      if t.iterations then
+        t.iterations[suite] = {}
+        for it, s in ipairs(semi) do t.iterations[suite][it] = overall(s, suite) end
+      end
+      if t.committees then
+        t.committees[suite] = {}
+        for k, m in ipairs(sizes) do
+          t.committees[suite][k] = overall(P.semi(cs, m[2], cs.table5_iteration)[cs.table5_iteration + 1], suite)
+        end
+      end
+    end
+    if #semi >= 2 then
+      local o = semi[2].outputs
+      assert(o.test_correct, "claims: stage " .. semi[2].name .. " has no per-pair correctness (test_correct)")
+      t.anchors = {}
+      for k, a in ipairs(o.anchors) do t.anchors[k] = { t = a, values = o.test_correct[k] } end
+    end
+    seeds[i] = t
+  end
+  return semidpo.stats.paper_claims(stats_options(c, {
+    seeds = seeds, path = "claims",
+    title = string.format("The paper's claims on the world — %s; a verdict holds or fails only when its whole 95%% interval (bootstrap over seeds and prompts/pairs) is on one side",
+                          seeds_text(c)) }))
+end
+
+--- Figure 3: the same prompts and seeds for the four models of the first training seed (`c.seed`), one PNG.
 function P.figure3(c)
   local models = P.models(c)
   local list = {}
@@ -205,15 +404,15 @@ function P.figure3(c)
                             steps = c.eval_steps, guidance = c.guidance }
 end
 
---- The label-noise audit: how the human labels of the consensus sets agree with the world's truth, and
---- how accurate Semi-DPO's pseudo-labels are per iteration and true dimension.
+--- The label-noise audit of the first training seed (`c.seed`): how the human labels of the consensus sets
+--- agree with the world's truth, and how accurate Semi-DPO's pseudo-labels are per iteration and true dimension.
 function P.audit(c)
   local split = R.split(c, c.committee)
   local rows = {}
   for _, s in ipairs(split:report().sets) do
     rows[#rows + 1] = { s.set, s.pairs, s.share, s.alignment, s.aesthetics, s.detail, s.overall, s["conflict ≥1 dim"] }
   end
-  local t1 = semidpo.eval.table{ title = "Audit: human labels of the consensus sets (" .. table.concat(c.committee, ", ") .. ") vs the true dimensions (%)",
+  local t1 = semidpo.eval.table{ title = "Audit: human labels of the consensus sets (" .. table.concat(c.committee, ", ") .. ") vs the true dimensions (%), seed " .. c.seed,
                                  path = "audit_partition", columns = { "set", "pairs", "share", "alignment", "aesthetics", "detail", "overall", "conflict >= 1 dim" },
                                  rows = rows, decimals = 1 }
   local semi = P.semi(c, c.committee, c.iterations)
@@ -231,7 +430,7 @@ function P.audit(c)
                           100 * (r.human_accuracy or 0 / 0), r.flipped_right, r.opposed, r.flipped_wrong, r.agreed }
     end
   end
-  local t2 = semidpo.eval.table{ title = "Audit: Semi-DPO pseudo-labels on the noisy pairs vs the true dimensions (%), pooled over anchors",
+  local t2 = semidpo.eval.table{ title = "Audit: Semi-DPO pseudo-labels on the noisy pairs vs the true dimensions (%), pooled over anchors, seed " .. c.seed,
                                  path = "audit_pseudo_labels",
                                  columns = { "iteration", "labels", "alignment", "aesthetics", "detail", "overall", "human label vs overall",
                                              "wrong human labels flipped right", "wrong human labels", "right ones flipped wrong", "right human labels" },

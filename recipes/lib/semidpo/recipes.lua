@@ -59,9 +59,10 @@ function R.dataset(c)
 end
 
 --- The unanimous consensus split of `R.dataset(c)` by the committee `members` (held-out share
---- `c.test_fraction`, seed `c.seed`), computed once per run.
+--- `c.test_fraction`, seed `c.seed`), computed once per run and dataset (one per seed of a multi-seed run).
 function R.split(c, members)
-  local id = table.concat(members, "+") .. "\0" .. (c.data_prefix or "paper")
+  local id = string.format("%s\0%s\0%d\0%d\0%s\0%.17g", table.concat(members, "+"), c.data_root or "data", c.pairs, c.seed,
+                           c.data_prefix or "paper", c.test_fraction)
   if not splits[id] then
     local committee = semidpo.committee.new{ members = members }
     splits[id] = committee:partition(R.dataset(c), { rule = "unanimous", test_fraction = c.test_fraction, seed = c.seed })
@@ -154,6 +155,17 @@ local function labelled_set(c, split, i)
   return clean:subset(part)
 end
 
+--- Per anchor, per pair of a Confidence: 1 when z > 0 (the model prefers the labelled winner), ½ when
+--- z = 0, 0 when z < 0 — the per-pair terms whose mean is `conf:accuracy()` (ties ½).
+function R.correct_per_anchor(conf)
+  local out = {}
+  for k = 1, #conf:anchors() do out[k] = {} end
+  for p, row in ipairs(conf:values()) do
+    for k, z in ipairs(row) do out[k][p] = z > 0 and 1 or (z == 0 and 0.5 or 0) end
+  end
+  return out
+end
+
 --- Semi-DPO with committee `members`, iterations 0 … `upto`: a list of stage results (index i + 1 = iteration i).
 --- Iteration 0 (`semi_iter0`): DPO on the clean pairs from the base model. Iteration i ≥ 1 (`semi_iter<i>`):
 --- `R.semi_round` from model i−1 (confidence against its own reference: the base model for i = 1), retrained
@@ -161,7 +173,7 @@ end
 --- `c`: base, steps0, steps, percentile, guard = {floor, raise_to}, unlabeled_weight, clean_anchor ("all"),
 --- reference ("previous") + data and optimiser settings. `guard` (optional) replaces c.guard by a Lua rule.
 --- Each iteration's outputs: training summary, anchors, test_accuracy (model i−1 on the clean test pairs:
---- Table 7), test_pairs, pseudo_pairs.
+--- Table 7), test_pairs, test_correct (`R.correct_per_anchor`: per anchor, 1 | ½ | 0 per test pair), pseudo_pairs.
 function R.semi(c, members, upto, guard)
   local common = { data = data_settings(c), train = train_settings(c), committee = members }
   if (c.clean_anchor or "all") ~= "all" then common.clean_anchor = c.clean_anchor end
@@ -201,6 +213,7 @@ function R.semi(c, members, upto, guard)
         out.anchors = r.conf_test:anchors()
         out.test_accuracy = r.conf_test:accuracy()     -- of model i − 1 on the clean test pairs (Table 7)
         out.test_pairs = r.conf_test:count()
+        out.test_correct = R.correct_per_anchor(r.conf_test)   -- per anchor, per test pair: 1 | ½ | 0 (Table 7's intervals)
         out.pseudo_pairs = r.selection.pairs_out
         return out
       end,
@@ -210,9 +223,10 @@ function R.semi(c, members, upto, guard)
 end
 
 --- Stage `eval_<suite>`: one model's evaluation on one suite — committee, oracle and GenEval scores per
---- prompt (`semidpo.eval.run`), kept as per-prompt lists so tables and win rates come from the stage record.
+--- prompt (`semidpo.eval.run`), kept as per-prompt lists so tables, intervals and win rates come from the stage record (the geneval suite also keeps `geneval_passes`, `semidpo.eval.geneval_passes`).
 --- `model` is a stage result or the base model's path. `c`: eval_prompts, geneval_per_category, eval_steps,
---- guidance, seed, suite_size, committee.
+--- guidance, seed, suite_size, committee. The sampling noise of prompt p is drawn from `c.seed` (SampleID(c.seed, p)):
+--- every model of one seed starts from the same noise, and each seed of a multi-seed run from its own.
 function R.evaluate(c, model, suite)
   local limit = suite == "geneval" and c.geneval_per_category or c.eval_prompts
   return stage{
@@ -229,7 +243,7 @@ function R.evaluate(c, model, suite)
       local per_prompt = {}
       for _, metric in ipairs(scores:metrics()) do per_prompt[metric] = scores:per_prompt(metric) end
       return { metrics = scores:metrics(), means = scores:means(), geneval = scores:geneval(), prompts = scores:prompts(),
-               per_prompt = per_prompt }
+               per_prompt = per_prompt, geneval_passes = suite == "geneval" and semidpo.eval.geneval_passes(scores) or nil }
     end,
   }
 end
