@@ -61,7 +61,7 @@ func tabularError(_ lua: LuaState, _ code: String) -> LuaError? {
     @Test func unanimousWritesIdListsAndReport() throws {
         let (lua, dir, path) = try setUp()
         let r = try lua.runString("""
-            local r = semidpo.committee.partition_scores{ path = "\(path)", out = "part", test = 0 }
+            local r = semidpo.committee.partition_scores{ path = "\(path)", out = "part", test_fraction = 0 }
             return r.total, r.clean, r.noisy, r.clean_fraction, r.agreement_with_human.a_score, r.ties.c_score,
                    r.paths.clean, r.missing_human_label, r.rule
             """, name: "@recipe.lua")
@@ -82,9 +82,9 @@ func tabularError(_ lua: LuaState, _ code: String) -> LuaError? {
         let (lua, dir, path) = try setUp()
         let r = try lua.runString("""
             local c = semidpo.committee
-            local tight = c.partition_scores{ path = "\(path)", out = "tight", test = 0, tie_tolerance = 1e-7 }
-            local two = c.partition_scores{ path = "\(path)", out = "two", rule = "k_of_n", k = 2, test = 0 }
-            local held = c.partition_scores{ path = "\(path)", out = "held", test = 0.5, seed = 7 }
+            local tight = c.partition_scores{ path = "\(path)", out = "tight", test_fraction = 0, tie_tolerance = 1e-7 }
+            local two = c.partition_scores{ path = "\(path)", out = "two", rule = "k_of_n", k = 2, test_fraction = 0 }
+            local held = c.partition_scores{ path = "\(path)", out = "held", test_fraction = 0.5, seed = 7 }
             return tight.clean, two.clean, held.clean_train, held.clean_test
             """, name: "@recipe.lua")
         #expect(r[0] as? Int == 3 && r[1] as? Int == 4)
@@ -100,7 +100,7 @@ func tabularError(_ lua: LuaState, _ code: String) -> LuaError? {
         // Clean iff a's score margin for the human winner exceeds 0.5: Δa = 0.8, 0.8, -0.6, 0.1, -0.1 → {1, 2}.
         let r = try lua.runString("""
             local seen = {}
-            local r = semidpo.committee.partition_scores{ path = "\(path)", out = "fn", test = 0,
+            local r = semidpo.committee.partition_scores{ path = "\(path)", out = "fn", test_fraction = 0,
               rule = function(p)
                 seen[#seen + 1] = p.idx .. ":" .. p.winner .. ":" .. p.scores.c_score[2]
                 return p.deltas.a_score > 0.5
@@ -139,7 +139,7 @@ func tabularError(_ lua: LuaState, _ code: String) -> LuaError? {
         #expect(e.reason == "\(path):3:41: expected ',' (\"a_score\" must hold two numbers), found ']'")
         #expect(!FileManager.default.fileExists(atPath: dir + "/m/clean.json"))
         let r = try lua.runString("""
-            local r = semidpo.committee.partition_scores{ path = "\(path)", out = "m", skip_malformed = true, test = 0 }
+            local r = semidpo.committee.partition_scores{ path = "\(path)", out = "m", skip_malformed = true, test_fraction = 0 }
             return r.skipped_lines, r.total, r.skipped_messages[1]
             """, name: "@recipe.lua")
         #expect(r[0] as? Int == 1 && r[1] as? Int == 4)
@@ -152,9 +152,10 @@ func tabularError(_ lua: LuaState, _ code: String) -> LuaError? {
             try #require(tabularError(lua, "semidpo.committee.partition_scores{ \(options) }")).reason
         }
         let p = "path = \"\(path)\", out = \"o\""
-        #expect(try reason("\(p), rulez = 'x'") == "bad argument #1 to 'partition_scores' (unknown option 'rulez'; expected one of: path, out, members, rule, k, tie_tolerance, test, seed, skip_malformed)")
+        #expect(try reason("\(p), rulez = 'x'") == "bad argument #1 to 'partition_scores' (unknown option 'rulez'; expected one of: path, out, members, rule, k, tie_tolerance, test_fraction, seed, skip_malformed)")
+        #expect(try reason("\(p), test = 0.1") == "bad argument #1 to 'partition_scores' (option 'test' was renamed to 'test_fraction')")
         #expect(try reason("out = 'o'") == "bad argument #1 to 'partition_scores' (option 'path' is required (the score JSONL))")
-        #expect(try reason("\(p), test = 'big'") == "bad argument #1 to 'partition_scores' (option 'test': expected number, got string)")
+        #expect(try reason("\(p), test_fraction = 'big'") == "bad argument #1 to 'partition_scores' (option 'test_fraction': expected number, got string)")
         #expect(try reason("\(p), rule = 5") == "bad argument #1 to 'partition_scores' (option 'rule': expected string or function, got number)")
         #expect(try reason("\(p), rule = 'majority'") == "bad argument #1 to 'partition_scores' (option 'rule': unknown rule \"majority\"; expected \"unanimous\", \"k_of_n\" or a function)")
         #expect(try reason("\(p), rule = 'k_of_n'") == "bad argument #1 to 'partition_scores' (rule \"k_of_n\" needs option 'k' (how many members must agree))")

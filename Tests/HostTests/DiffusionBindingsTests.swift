@@ -33,6 +33,7 @@ private func diffusionError(_ code: String) -> LuaError? { bindingsError(tinyCon
             local l2 = back:loss{images = imgs, prompts = prompts, t = {500, 500, 500}, noise_seed = 4}
             local l3 = m:loss{images = imgs, prompts = prompts, t = 500, noise_seed = 5}
             local c = m:clone():freeze()
+            assert(not c:clone():frozen(), "clone() of a frozen model is unfrozen")
             local grid = m:grid{prompts = {"a red circle", "a green ring"}, seeds = {1, 2, 3}, path = "grid.png", steps = 2, scale = 2}
             return n, #imgs, shape[1], shape[2], shape[3], shape[4], same, differ, inside, #l1, l1[1] == l2[1] and l1[3] == l2[3],
                    l1[1] ~= l3[1], c:frozen(), m:frozen(), m:summary(), tostring(c), grid
@@ -88,10 +89,12 @@ private func diffusionError(_ code: String) -> LuaError? { bindingsError(tinyCon
             local again = D.new{config = "\(yaml)", seed = 1}
             local resumed = D.pretrain{model = again, steps = 6, batch_size = 4, lr = 1e-3, warmup = 1, ema_decay = 0.9, prompts = 30,
                                        seed = 2, resume = run.checkpoint, checkpoint_dir = "resumed", log = "pt2"}
-            local ev = D.evaluate{model = m, prompts = {"a red circle", {text = "a blue square"}, "two green rings"},
-                                  steps = 2, guidance = 3, seed = 4}
-            local rd = D.evaluate_renders{prompts = "hpsv2", count = 12, seed = 1}
-            local perfect = D.evaluate_renders{prompts = "hpsv2", count = 12, seed = 1, latents = {alignment = 1, aesthetics = 1, detail = 1}}
+            local scores = semidpo.eval.run{model = m, suite = {"a red circle", {text = "a blue square"}, "two green rings"},
+                                            steps = 2, guidance = 3, seed = 4}
+            local ev = scores:oracle_report()
+            assert(math.abs(ev.overall - scores:means().overall) < 1e-12, "oracle_report and means agree")
+            local rd = D.evaluate_renders{suite = "hpsv2", limit = 12, seed = 1}
+            local perfect = D.evaluate_renders{suite = "hpsv2", limit = 12, seed = 1, latents = {alignment = 1, aesthetics = 1, detail = 1}}
             assert(perfect.overall > rd.overall and perfect.colour_correct == 1, "perfect renders score higher")
             return run.steps, run.start_step, run.final_loss, tostring(run.ema), resumed.start_step, resumed.steps,
                    ev.count, ev.overall, ev.colour_correct, ev.chance_colour, rd.count, rd.colour_correct, rd.overall,
@@ -164,13 +167,17 @@ private func diffusionError(_ code: String) -> LuaError? { bindingsError(tinyCon
         #expect(e7?.message.contains("1 prompts need 768 values") == true, "\(e7?.message ?? "no error")")
         let e8 = diffusionError("local m = D.new{config = tiny}\nlocal img = {}\nfor i = 1, 768 do img[i] = 0 end\nm:loss{images = img, prompts = {'a red circle'}, t = 1000}")
         #expect(e8?.message.contains("option 't': 1000 is outside 0…999") == true, "\(e8?.message ?? "no error")")
-        let e9 = diffusionError("D.evaluate{model = D.new{config = tiny}, prompts = 'partii'}")
+        let e9 = diffusionError("D.evaluate_renders{suite = 'partii'}")
         #expect(e9?.message.contains("unknown suite 'partii'") == true, "\(e9?.message ?? "no error")")
+        let eOld = diffusionError("D.evaluate{model = D.new{config = tiny}, prompts = 'parti'}")
+        #expect(eOld?.message.contains("semidpo.diffusion.evaluate was merged into semidpo.eval.run{model =, suite =, limit =}") == true, "\(eOld?.message ?? "no error")")
+        let eCount = diffusionError("D.evaluate_renders{suite = 'parti', count = 2}")
+        #expect(eCount?.message.contains("option 'count' was renamed to 'limit'") == true, "\(eCount?.message ?? "no error")")
         let e10 = diffusionError("D.new{config = tiny, sed = 1}")
         #expect(e10?.message.contains("unknown option 'sed'") == true, "\(e10?.message ?? "no error")")
-        let eLatent1 = diffusionError("D.evaluate_renders{prompts = 'hpsv2', count = 2, latents = {alignmnt = 1}}")
+        let eLatent1 = diffusionError("D.evaluate_renders{suite = 'hpsv2', limit = 2, latents = {alignmnt = 1}}")
         #expect(eLatent1?.message.contains("option 'latents': unknown dimension 'alignmnt'") == true, "\(eLatent1?.message ?? "no error")")
-        let eLatent2 = diffusionError("D.evaluate_renders{prompts = 'hpsv2', count = 2, latents = {detail = {0.5, 1.5}}}")
+        let eLatent2 = diffusionError("D.evaluate_renders{suite = 'hpsv2', limit = 2, latents = {detail = {0.5, 1.5}}}")
         #expect(eLatent2?.message.contains("option 'latents': latent ranges: 'detail' must lie in [0, 1]") == true, "\(eLatent2?.message ?? "no error")")
         let e11 = diffusionError("local m = D.new{config = tiny}\nm:release()\nm:summary()")
         #expect(e11?.message.contains("cannot use Model after it has been released") == true, "\(e11?.message ?? "no error")")

@@ -86,11 +86,12 @@ end
             local anchors = {50, 150, 250, 350, 450, 550, 650, 750, 850, 950}
             local batches = 0
             local conf = dpo.confidence{model = model, reference = ref, pairs = noisy, beta = 200, batch_size = 4,
-                                        seed = 5, on_batch = function(done, total) batches = batches + 1 end}
+                                        seed = 5, on_progress = function(done, total) batches = batches + 1 end}
             local acc = dpo.confidence{model = model, reference = ref, pairs = test, beta = 200}:accuracy()
             local labels = {}
-            for _, row in ipairs(conf:values()) do
-              for _, z in ipairs(row) do labels[#labels + 1] = (z > 0) and 1 or -1 end
+            for i, row in ipairs(conf:values()) do
+              labels[i] = {}
+              for j, z in ipairs(row) do labels[i][j] = (z > 0) and 1 or -1 end
             end
             local pseudo = dpo.labels{anchors = conf:anchors(), labels = labels}
             local model1 = semidpo.tiny.copy(model)
@@ -132,10 +133,13 @@ end
             local p = toy(5, 10)
             local s = p:subset({14, 11})
             local ok, err = pcall(p.subset, p, {99})
-            return s:count(), s:ids()[1], s:ids()[2], err
+            local ok2, err2 = pcall(p.truth, p)
+            assert(tostring(p):match("^Pairs%(5 pairs"), tostring(p))
+            return s:count(), s:ids()[1], s:ids()[2], err, err2
             """, name: "@subset.lua")
         #expect(r[0] as? Int == 2 && r[1] as? Int == 14 && r[2] as? Int == 11)
         #expect((r[3] as? String)?.contains("no pair with id 99 in this set of 5") == true, "\(r[3] ?? "")")
+        #expect((r[4] as? String)?.contains("truth needs pairs of a world dataset") == true, "\(r[4] ?? "")")
     }
 
     @Test func badArgumentsReadLikeLua() throws {
@@ -152,7 +156,7 @@ end
         #expect(m3?.contains("'nope' is not one of sigmoid") == true, "\(m3 ?? "")")
         let m4 = message("local m = semidpo.tiny.model(1); dpo.train{policy = m, reference = m, pairs = toy(2, 0)}")
         #expect(m4?.contains("frozen copy") == true, "\(m4 ?? "")")
-        let m5 = message("dpo.labels{anchors = {50}, labels = {2}}")
+        let m5 = message("dpo.labels{anchors = {50}, labels = {{2}}}")
         #expect(m5?.contains("not -1, 0 or 1") == true, "\(m5 ?? "")")
         let m6 = message("dpo.train{policy = semidpo.tiny.model(1), objective = 'sft', stepz = 3}")
         #expect(m6?.contains("stepz") == true, "\(m6 ?? "")")

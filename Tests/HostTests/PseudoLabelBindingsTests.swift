@@ -111,6 +111,65 @@ let selectTestConfidence = """
         #expect(try text(dir + "/f.json") == #"{"10": {"timestep_50": 1, "timestep_150": 0}, "12": {"timestep_50": 0, "timestep_150": -1}, "13": {"timestep_50": 0, "timestep_150": 1}, "14": {"timestep_50": -1, "timestep_150": 0}}"#)
     }
 
+    /// `select` on Confidence objects gives the labels `select_file` writes (same rules, guard, past, clean),
+    /// with rows aligned to the confidence's pairs; its Labels feed a later `past` like the file does.
+    @Test func inMemorySelectionEqualsTheFileRoute() throws {
+        let (lua, dir) = try setUp()
+        let r = try lua.runString("""
+            local PL, dpo = semidpo.pseudolabel, semidpo.dpo
+            local conf, test = dpo.read_confidence("\(dir)/conf.jsonl"), dpo.read_confidence("\(dir)/test.jsonl")
+            local function rows_equal(a, b)
+              if a:count() ~= b:count() then return false end
+              local ia, ib = a:ids(), b:ids()
+              for i = 1, a:count() do
+                if ia[i] ~= ib[i] then return false end
+                local ra, rb = a:row(i), b:row(i)
+                for j = 1, #ra do if ra[j] ~= rb[j] then return false end end
+              end
+              return true
+            end
+            local checks = {}
+            -- 1. percentile + guard table + clean ids; 2. a second round with the first as `past`; 3. a Lua guard.
+            local file1 = PL.select_file{ confidence = "\(dir)/conf.jsonl", test_confidence = "\(dir)/test.jsonl", values = 50,
+                                          guard = { floor = 0.7, raise_to = 90 }, clean = "\(dir)/clean.json", out = "f1.json" }
+            local mem1, rep1 = PL.select{ confidence = conf, test_confidence = test, values = 50,
+                                          guard = { floor = 0.7, raise_to = 90 }, clean = { 20 } }
+            mem1:write("m1.json")
+            checks[#checks + 1] = rep1.pairs_out == file1.pairs_out and rep1.per_anchor[2].value == 90
+            local file2 = PL.select_file{ confidence = "\(dir)/conf.jsonl", values = 50, past = file1.out, out = "f2.json" }
+            local mem2 = PL.select{ confidence = conf, values = 50, past = { mem1 } }
+            mem2:write("m2.json")
+            local guard = function(s) if s.anchor == 150 then return { mode = "threshold", value = 0.9 } end return s.proposed end
+            PL.select_file{ confidence = "\(dir)/conf.jsonl", values = 50, guard = guard, out = "f3.json" }
+            local mem3 = PL.select{ confidence = conf, values = 50, guard = guard }
+            -- Rows: the confidence's pairs in order (10 … 14), unlisted pairs unlabelled.
+            local from_file = dpo.labels{ file = semidpo.path("f3.json") }
+            local ids, row2 = mem3:ids(), mem3:row(2)
+            checks[#checks + 1] = #ids == 5 and ids[1] == 10 and ids[5] == 14 and row2[1] == 0 and row2[2] == 0
+            checks[#checks + 1] = from_file:count() == 4 and from_file:ids()[1] == 10
+            -- The file read back and the in-memory labels agree row by row on the confidence's pairs.
+            local pairs_like = dpo.labels{ file = semidpo.path("f2.json") }
+            checks[#checks + 1] = rows_equal(pairs_like, dpo.labels{ file = semidpo.path("m2.json") })
+            -- conf:values() rows go straight into dpo.labels (one layout).
+            local signs = {}
+            for i, row in ipairs(conf:values()) do
+              signs[i] = {}
+              for j, z in ipairs(row) do signs[i][j] = z > 0 and 1 or (z < 0 and -1 or 0) end
+            end
+            local l = dpo.labels{ anchors = conf:anchors(), labels = signs }
+            checks[#checks + 1] = l:count() == 5 and l:row(4)[1] == 0 and l:rows()[5][1] == -1
+            for i, c in ipairs(checks) do if not c then return "check " .. i .. " failed" end end
+            return "ok"
+            """, name: "@recipe.lua")
+        #expect(r.first as? String == "ok")
+        #expect(try text(dir + "/f1.json") == text(dir + "/m1.json"))
+        #expect(try text(dir + "/f2.json") == text(dir + "/m2.json"))
+        let flat = tabularError(lua, "semidpo.dpo.labels{anchors = {50, 150}, labels = {1, -1}}")
+        #expect(flat?.message.contains("expected one row per pair, {{l_50, l_150, …}, …} (the layout of conf:values())") == true, "\(flat?.message ?? "")")
+        let files = tabularError(lua, "semidpo.pseudolabel.select{confidence = 'conf.jsonl'}")
+        #expect(files?.message.contains("option 'confidence'") == true, "\(files?.message ?? "")")
+    }
+
     @Test func percentileAndAccuracy() throws {
         let (lua, dir) = try setUp()
         // numpy 1.26: np.percentile([1,2,3,4], 90) = 3.7; np.percentile([0.3,0.1,0.7], 33) = 0.23199999999999998.

@@ -49,18 +49,18 @@ private func rewardState() throws -> (LuaState, String) {
         local ds = semidpo.world.open_dataset("\(dir)/data")
         local c = semidpo.committee.new{ members = { "b", "\(dir)/models/a.safetensors" }, models = "\(dir)/models" }
         local calls = 0
-        local part = c:partition(ds, { test = 0, on_progress = function(member, done, total) calls = calls + 1 end })
+        local part = c:partition(ds, { test_fraction = 0, on_progress = function(member, done, total) calls = calls + 1 end })
         local first = c:stats()
         -- same committee again: everything from the cache
-        local again = c:partition(ds, { test = 0 })
+        local again = c:partition(ds, { test_fraction = 0 })
         local second = c:stats()
         -- a Lua rule that is the unanimous rule written by hand
         local seen = 0
-        local lua_part = c:partition(ds, { test = 0, rule = function(pair)
+        local lua_part = c:partition(ds, { test_fraction = 0, rule = function(pair)
           seen = seen + 1
           return pair.deltas.a_score > 1e-6 and pair.deltas.b_score > 1e-6
         end })
-        local any = c:partition(ds, { rule = "k_of_n", k = 1, test = 0 })
+        local any = c:partition(ds, { rule = "k_of_n", k = 1, test_fraction = 0 })
         local same = #part:ids("clean") == #lua_part:ids("clean")
         for i, id in ipairs(part:ids("clean")) do same = same and lua_part:ids("clean")[i] == id end
         local clean = part:clean()

@@ -316,23 +316,34 @@ public func selectFile(confidence: String, mode: SelectionMode, values: [Double]
                        clean: String? = nil, out: String, testConfidence: String? = nil,
                        accuracyGuard: AccuracyGuard? = AccuracyGuard(), pastRule: PastRule = .keyPresent) throws -> SelectionReport {
     let table = try ConfidenceTable.read(confidence)
+    let test = try testConfidence.map { try ConfidenceTable.read($0) }
+    let pastLabels = past.isEmpty ? nil : PseudoLabels.merged(try past.map(PseudoLabels.read))
+    let cleanIds = try clean.map(readIdList) ?? []
+    let result = try selectPseudoLabels(table, mode: mode, values: values, past: pastLabels, clean: cleanIds,
+                                        testTable: test, accuracyGuard: accuracyGuard, pastRule: pastRule)
+    try result.labels.write(out)
+    return SelectionReport(result: result, pairsIn: table.count, output: out)
+}
+
+/// The selection `selectFile` makes, on tables in memory: rules from `mode`/`values`, the accuracy per
+/// anchor on `testTable` (matched by anchor value) and the guard applied to the rules when `testTable`
+/// is given (a guard with its own `rule` applies also without it), then `selectPseudoLabels`.
+/// Throws when no pair received a non-zero label.
+public func selectPseudoLabels(_ table: ConfidenceTable, mode: SelectionMode, values: [Double], past: PseudoLabels? = nil,
+                               clean: [Int64] = [], testTable test: ConfidenceTable? = nil,
+                               accuracyGuard: AccuracyGuard? = AccuracyGuard(), pastRule: PastRule = .keyPresent) throws -> SelectionResult {
     var rules = try anchorRules(mode: mode, values: values, anchors: table.anchors)
     var accuracy: [Double?] = Array(repeating: nil, count: table.anchors.count)
-    if let testConfidence {
-        let test = try ConfidenceTable.read(testConfidence)
+    if let test {
         let acc = test.accuracy()
         accuracy = table.anchors.map { t in test.anchors.firstIndex(of: t).flatMap { acc[$0] } }
         if let g = accuracyGuard { rules = try guardedRules(table, proposed: rules, accuracy: accuracy, guard: g) }
     } else if let g = accuracyGuard, g.rule != nil {
         rules = try guardedRules(table, proposed: rules, accuracy: accuracy, guard: g)
     }
-    let pastLabels = past.isEmpty ? nil : PseudoLabels.merged(try past.map(PseudoLabels.read))
-    let cleanIds = try clean.map(readIdList) ?? []
-    let result = try selectPseudoLabels(table, rules: rules, past: pastLabels, clean: cleanIds,
-                                        pastRule: pastRule, accuracy: accuracy)
+    let result = try selectPseudoLabels(table, rules: rules, past: past, clean: clean, pastRule: pastRule, accuracy: accuracy)
     if result.labels.count == 0 {
         throw CoreError("no pair received a non-zero label (all confidences zero? the checkpoint may equal the reference); loosen the selection")
     }
-    try result.labels.write(out)
-    return SelectionReport(result: result, pairsIn: table.count, output: out)
+    return result
 }

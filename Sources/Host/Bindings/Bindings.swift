@@ -31,5 +31,6 @@ public enum Bindings {
         TensorBindings.self,
         EvalBindings.self,
         StageBindings.self,
+        SettingsBindings.self,
     ]
 }

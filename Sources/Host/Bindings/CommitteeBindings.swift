@@ -19,10 +19,10 @@ func inputPath(_ path: String) -> String {
     path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
 }
 
-private let partitionOptions = ["path", "out", "members", "rule", "k", "tie_tolerance", "test", "seed", "skip_malformed"]
+private let partitionOptions = ["path", "out", "members", "rule", "k", "tie_tolerance", "test_fraction", "seed", "skip_malformed"]
 
 /// `semidpo.committee.partition_scores{ path =, out =, members =?, rule = "unanimous" | "k_of_n" | function(pair),
-/// k =?, tie_tolerance = 1e-6, test = 0.02, seed = 42, skip_malformed = false } -> report`
+/// k =?, tie_tolerance = 1e-6, test_fraction = 0.02, seed = semidpo.seed, skip_malformed = false } -> report`
 ///
 /// Reads the official score JSONL (`path`, relative to the current directory), writes `clean.json`,
 /// `clean_test.json`, `noisy.json` and `stats.yaml` into `out` (relative to the run directory; each
@@ -39,9 +39,9 @@ private func committee_partition_scores(_ L: OpaquePointer?) -> Int32 {
         if let members, members.isEmpty { throw args.error(1, "option 'members': expected at least one member name") }
         let tolerance = try o.number("tie_tolerance", default: defaultTieTolerance)
         if !(tolerance >= 0) { throw args.error(1, "option 'tie_tolerance': must be ≥ 0 (got \(tolerance))") }
-        let test = try o.number("test", default: 0.02)
-        if !(test >= 0) || !test.isFinite { throw args.error(1, "option 'test': must be a fraction in [0, 1) or a count ≥ 1 (got \(test))") }
-        let seed = try o.integer("seed", default: 42)
+        let test = try o.number("test_fraction", default: 0.02)
+        if !(test >= 0) || !test.isFinite { throw args.error(1, "option 'test_fraction': must be a fraction in [0, 1) or a count ≥ 1 (got \(test))") }
+        let seed = try o.integer("seed") ?? args.runSeed
         if seed < 0 { throw args.error(1, "option 'seed': must be ≥ 0 (got \(seed))") }
         let skip = try o.boolean("skip_malformed", default: false)
 

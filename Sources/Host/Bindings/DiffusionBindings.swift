@@ -72,13 +72,13 @@ private func modelConfig(_ value: Any?, _ args: LuaArgs) throws -> DiffusionConf
     return try DiffusionConfig(dictionary: dict)
 }
 
-/// `semidpo.diffusion.new{config = table_or_yaml_path, seed = 0} -> Model` (prints the summary).
+/// `semidpo.diffusion.new{config = table_or_yaml_path, seed = semidpo.seed} -> Model` (prints the summary).
 /// Without `config`, the reference architecture (SPEC §4) over the world's vocabulary.
 private func diffusion_new(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "new") { args in
         let o = try args.options(1, allowed: ["config", "seed"])
         let config = try modelConfig(o.values["config"], args)
-        let seed = try o.integer("seed", default: 0)
+        let seed = try o.integer("seed") ?? args.runSeed
         guard seed >= 0 else { throw args.error(1, "option 'seed': expected ≥ 0, got \(seed)") }
         let model = try DiffusionModel(config: config, seed: UInt64(seed))
         print(model.summary)
@@ -128,10 +128,12 @@ private func model_save(_ L: OpaquePointer?) -> Int32 {
     }
 }
 
-/// `model:clone() -> Model`: a deep copy (same frozen state).
+/// `model:clone() -> Model`: a deep copy, unfrozen (ready to train against a frozen source).
 private func model_clone(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "clone") { args in
-        try args.push(try args.this(DiffusionModel.self).clone())
+        let copy = try args.this(DiffusionModel.self).clone()
+        copy.unfreeze()            // a copy is made to be trained: never frozen, whatever its source
+        try args.push(copy)
         return 1
     }
 }
@@ -226,7 +228,7 @@ private func promptTexts(_ value: Any?, _ args: LuaArgs, index: Int32, key: Stri
     }
 }
 
-/// `model:sample{prompts = {...}, seed = 0, steps = 50, guidance = 5, eta = 0, method = "ddim", batch_size = 64, winograd = true}
+/// `model:sample{prompts = {...}, seed = semidpo.seed, steps = 50, guidance = 5, eta = 0, method = "ddim", batch_size = 64, winograd = true}
 /// -> images, shape`: images is a flat array of N·C·S·S numbers (image i = CHW block i, values in
 /// [−1, 1]; the form `semidpo.dpo.pairs` takes), shape = {N, C, S, S}. Image i's noise depends on
 /// (seed, i) only, so two models sampled with the same seed start from the same noise.
@@ -235,7 +237,7 @@ private func model_sample(_ L: OpaquePointer?) -> Int32 {
         let model = try args.this(DiffusionModel.self)
         let o = try args.options(2, allowed: ["prompts", "seed", "steps", "guidance", "eta", "method", "batch_size", "winograd"])
         let prompts = try promptTexts(o.values["prompts"], args, index: 2)
-        let seed = try o.integer("seed", default: 0)
+        let seed = try o.integer("seed") ?? args.runSeed
         let config = try samplerConfig(o, args, index: 2, defaultGuidance: 5)
         let images = try model.sample(prompts: prompts, seed: UInt64(truncatingIfNeeded: seed), config: config)
         try args.push(images.data.map(Double.init))
@@ -472,11 +474,11 @@ private func diffusion_pretrain(_ L: OpaquePointer?) -> Int32 {
 
 // MARK: - Evaluation
 
-/// Prompts for evaluation: a list (strings or {text =} tables) or a suite name ("pickapic", "hpsv2",
-/// "parti", "geneval", "training") of `PromptSuites(seed: world_seed, suiteSize: size)`, first `count`.
+/// Prompts for `evaluate_renders`: a list (strings or {text =} tables) or a suite name ("pickapic", "hpsv2",
+/// "parti", "geneval", "training") of `PromptSuites(seed: world_seed, suiteSize: size)`, first `limit`.
 private func evaluationPrompts(_ o: LuaOptions, _ args: LuaArgs) throws -> [Prompt] {
     let texts: [String]
-    if let name = o.values["prompts"] as? String {
+    if let name = o.values["suite"] as? String {
         let worldSeed = UInt64(max(0, try o.integer("world_seed", default: 0)))
         let size = try o.integer("size", default: 500)
         guard size >= 1 else { throw args.error(1, "option 'size': expected ≥ 1, got \(size)") }
@@ -487,15 +489,15 @@ private func evaluationPrompts(_ o: LuaOptions, _ args: LuaArgs) throws -> [Prom
         case "parti": texts = s.parti.map(\.text)
         case "geneval": texts = s.geneval.map(\.text)
         case "training": texts = try s.training(count: size).map(\.text)
-        default: throw args.error(1, "option 'prompts': unknown suite '\(name)' (pickapic, hpsv2, parti, geneval, training or a list)")
+        default: throw args.error(1, "option 'suite': unknown suite '\(name)' (pickapic, hpsv2, parti, geneval, training or a list)")
         }
     } else {
-        texts = try promptTexts(o.values["prompts"], args, index: 1)
+        texts = try promptTexts(o.values["suite"], args, index: 1, key: "suite")
     }
-    let count = try o.integer("count", default: texts.count)
-    guard count >= 1 else { throw args.error(1, "option 'count': expected ≥ 1, got \(count)") }
+    let count = try o.integer("limit", default: texts.count)
+    guard count >= 1 else { throw args.error(1, "option 'limit': expected ≥ 1, got \(count)") }
     return try texts.prefix(count).map { t in
-        do { return try Prompt(parsing: t) } catch let e as CoreError { throw args.error(1, "option 'prompts': \(e.message)") }
+        do { return try Prompt(parsing: t) } catch let e as CoreError { throw args.error(1, "option 'suite': \(e.message)") }
     }
 }
 
@@ -505,40 +507,24 @@ private func reportTable(_ r: SampleEvalReport, seconds: Double) -> [String: Any
     return d
 }
 
-/// `semidpo.diffusion.evaluate{model =, prompts = list_or_suite_name, count =, world_seed = 0, size = 500, seed = 0,
-/// steps = 50, guidance = 5, eta = 0, method = "ddim", batch_size = 64}
-/// -> {count, alignment, aesthetics, detail, overall, colour_correct, shape_correct, chance_colour,
-///     chance_shape, exact_pass, colour_groups, shape_groups, seconds}`
-///
-/// Samples one image per prompt (image i from (seed, i)) and scores it with the world's oracle
-/// (`SampleEval`). chance_* check each image against another prompt of the list.
+/// `semidpo.diffusion.evaluate{…}` was merged into `semidpo.eval.run` (issue 15: one evaluator): the
+/// old name fails naming the new one.
 private func diffusion_evaluate(_ L: OpaquePointer?) -> Int32 {
-    lua_wrap(L, "evaluate") { args in
-        let o = try args.options(1, allowed: ["model", "prompts", "count", "world_seed", "size", "seed", "steps", "guidance", "eta",
-                                              "method", "batch_size", "winograd"])
-        guard let model = try o.object("model", DiffusionModel.self) else { throw args.error(1, "option 'model' (a Model) is required") }
-        let prompts = try evaluationPrompts(o, args)
-        let config = try samplerConfig(o, args, index: 1, defaultGuidance: 5)
-        let seed = try o.integer("seed", default: 0)
-        guard model.config.imageChannels == 3 else { throw args.error(1, "option 'model': the oracle scores RGB images, the model makes \(model.config.imageChannels) channels") }
-        let t0 = Date()
-        let images = try model.sample(prompts: prompts.map(\.text), seed: UInt64(truncatingIfNeeded: seed), config: config)
-        let report = try SampleEval.evaluate(images: images.data, scenes: prompts.map(\.scene), size: model.config.imageSize,
-                                             threads: max(1, Engine.threads))
-        try args.push(reportTable(report, seconds: Date().timeIntervalSince(t0)))
-        return 1
+    lua_wrap(L, "evaluate") { _ in
+        throw CoreError("semidpo.diffusion.evaluate was merged into semidpo.eval.run{model =, suite =, limit =} (steps default 20, "
+                        + "seed default semidpo.seed); its colour/shape report is scores:oracle_report()")
     }
 }
 
-/// `semidpo.diffusion.evaluate_renders{prompts = list_or_suite_name, count =, world_seed = 0, size = 500,
-/// seed = 0, image_size = 16, latents = {…}} -> the same table as `evaluate`` for one mixed-quality world
+/// `semidpo.diffusion.evaluate_renders{suite = list_or_suite_name, limit =, world_seed = 0, size = 500,
+/// seed = semidpo.seed, image_size = 16, latents = {…}} -> the table of `scores:oracle_report()` for one mixed-quality world
 /// render per prompt (random quality latents, the pretraining distribution; image i from (seed, i));
 /// `latents` narrows or fixes them as in `pretrain` (e.g. all 1: perfect renders, the oracle's ceiling).
 private func diffusion_evaluate_renders(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "evaluate_renders") { args in
-        let o = try args.options(1, allowed: ["prompts", "count", "world_seed", "size", "seed", "image_size", "latents"])
+        let o = try args.options(1, allowed: ["suite", "limit", "world_seed", "size", "seed", "image_size", "latents"])
         let prompts = try evaluationPrompts(o, args)
-        let seed = try o.integer("seed", default: 0)
+        let seed = try o.integer("seed") ?? args.runSeed
         let imageSize = try o.integer("image_size", default: 16)
         let t0 = Date()
         let threads = max(1, Engine.threads)

@@ -14,9 +14,19 @@ final class EvalScoresObject: LuaObject {
         LuaFunction("prompts", evalscores_prompts),
         LuaFunction("count", evalscores_count),
         LuaFunction("write", evalscores_write),
+        LuaFunction("oracle_report", evalscores_oracle_report),
     ]
     let scores: EvalScores
-    init(_ scores: EvalScores) { self.scores = scores }
+    /// The sampled images ((N, 3, S, S) flat) and their prompts, for `oracle_report`.
+    let images: [Float]
+    let prompts: [EvalPrompt]
+    let imageSize: Int
+    init(_ scores: EvalScores, images: [Float], prompts: [EvalPrompt], imageSize: Int) {
+        self.scores = scores
+        self.images = images
+        self.prompts = prompts
+        self.imageSize = imageSize
+    }
     var luaDescription: String { "EvalScores(\(scores.count) prompts × \(scores.metrics.count) metrics, seed \(scores.seed))" }
 }
 
@@ -34,19 +44,21 @@ private let runOptions = ["model", "suite", "committee", "seed", "steps", "guida
                           "winograd"]
 
 /// `semidpo.eval.run{model =, suite = "pickapic"|"hpsv2"|"parti"|"geneval" | {prompt, …}, committee = Committee?,
-/// seed = 0, steps = 20, guidance = 5 | false, eta = 0, limit = N?, world_seed = 0, size = 500, batch_size = 64,
+/// seed = semidpo.seed, steps = 20, guidance = 5 | false, eta = 0, limit = N?, world_seed = 0, size = 500, batch_size = 64,
 /// winograd = true} -> EvalScores`
 ///
 /// Samples one image per prompt with DDIM (image p from (seed, p's index in the full suite or list))
 /// and scores it with every committee member, the oracle (alignment, aesthetics, detail, overall) and
 /// the GenEval-like check. `limit` keeps the first N prompts (geneval: the first N per category).
+/// The one evaluator of a model (issue 15): `scores:oracle_report()` gives the colour/shape
+/// correctness report `semidpo.diffusion.evaluate` used to return.
 private func eval_run(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "run") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
         let o = try args.options(1, allowed: runOptions)
         guard let model = try o.object("model", DiffusionModel.self) else { throw args.error(1, "option 'model' (a Model) is required") }
         let committee = try o.object("committee", Committee.self)
-        let seed = try o.integer("seed", default: 0)
+        let seed = try o.integer("seed") ?? args.runSeed
         guard seed >= 0 else { throw args.error(1, "option 'seed': expected ≥ 0, got \(seed)") }
         let limit = try o.integer("limit")
         if let limit, limit < 1 { throw args.error(1, "option 'limit': expected ≥ 1, got \(limit)") }
@@ -91,13 +103,20 @@ private func eval_run(_ L: OpaquePointer?) -> Int32 {
                                     winograd: try o.boolean("winograd", default: true))
         let t0 = Date()
         let scores: EvalScores
+        let images: [Float]
         do {
-            scores = try Evaluation.run(model: model, prompts: prompts, committee: committee, seed: UInt64(seed), sampler: sampler,
-                                        threads: max(1, Engine.threads))
+            // Evaluation.run's two steps, keeping the images for oracle_report.
+            guard model.config.imageChannels == 3 else {
+                throw CoreError("the oracle and reward models score RGB images, the model makes \(model.config.imageChannels) channels")
+            }
+            images = try Evaluation.generate(model: model, prompts: prompts, seed: UInt64(seed), sampler: sampler).data
+            scores = try Evaluation.score(images: images, prompts: prompts, imageSize: model.config.imageSize, committee: committee,
+                                          seed: UInt64(seed), steps: sampler.steps, guidance: sampler.guidanceScale,
+                                          threads: max(1, Engine.threads))
         } catch let e as CoreError { throw args.error(1, e.message) }
         print(String(format: "eval: %d prompts, %d steps, guidance %@, %d metrics in %.1f s", prompts.count, steps,
                      guidance.map { String($0) } ?? "off", scores.metrics.count, Date().timeIntervalSince(t0)))
-        try args.push(EvalScoresObject(scores))
+        try args.push(EvalScoresObject(scores, images: images, prompts: prompts, imageSize: model.config.imageSize))
         return 1
     }
 }
@@ -270,6 +289,20 @@ private func evalscores_write(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "write") { args in
         let s = try args.this(EvalScoresObject.self).scores
         try args.push(try args.run.writeText(s.perPromptTable.csv, to: try args.string(2)))
+        return 1
+    }
+}
+
+/// `scores:oracle_report() -> {count, alignment, aesthetics, detail, overall, colour_correct, shape_correct,
+/// chance_colour, chance_shape, exact_pass, colour_groups, shape_groups}`: the world oracle's report of
+/// the evaluated images (`SampleEval`): means of its scores, the share of object groups whose colour /
+/// shape appears, the same checked against another prompt of the list (chance), and exact passes.
+private func evalscores_oracle_report(_ L: OpaquePointer?) -> Int32 {
+    lua_method(L, "oracle_report") { args in
+        let s = try args.this(EvalScoresObject.self)
+        let report = try SampleEval.evaluate(images: s.images, scenes: s.prompts.map(\.prompt.scene), size: s.imageSize,
+                                             threads: max(1, Engine.threads))
+        try args.push(report.dictionary)
         return 1
     }
 }

@@ -1,28 +1,37 @@
 // semidpo.dpo: preference pairs and labels, DPO/KTO/SFT training (with the Semi-DPO composite
 // objective), the timestep-conditional confidence pass, accuracy per anchor, and the pseudo-label audit.
 import Core
+import Foundation
 
-extension InMemoryPairs: LuaObject {
-    public static let luaTypeName = "Pairs"
-    public static let luaMethods: [LuaFunction] = [
-        LuaFunction("count", pairs_count),
-        LuaFunction("ids", pairs_ids),
-        LuaFunction("subset", pairs_subset),
-    ]
-    public var luaDescription: String { "Pairs(\(count) pairs of \(imageShape.map(String.init).joined(separator: "×")))" }
-}
-
-/// Per-anchor labels as a Lua object (Core's `AnchorLabels` is a value type).
+/// Per-anchor labels as a Lua object (Core's `AnchorLabels` is a value type): rows aligned to a pair
+/// set, the ids of those rows when known, and the id-keyed labels they came from (a selection or a
+/// label file) — what `past` and `labels:write` use.
 final class LabelsObject: LuaObject {
     static let luaTypeName = "Labels"
     static let luaMethods: [LuaFunction] = [
         LuaFunction("count", labels_count),
         LuaFunction("anchors", labels_anchors),
         LuaFunction("row", labels_row),
+        LuaFunction("rows", labels_rows),
+        LuaFunction("ids", labels_ids),
+        LuaFunction("write", labels_write),
     ]
     let labels: AnchorLabels
-    init(_ labels: AnchorLabels) { self.labels = labels }
+    let ids: [Int64]?
+    let source: PseudoLabels?
+    init(_ labels: AnchorLabels, ids: [Int64]? = nil, source: PseudoLabels? = nil) {
+        self.labels = labels
+        self.ids = ids
+        self.source = source
+    }
     var luaDescription: String { "Labels(\(labels.rows) pairs × \(labels.anchors.count) anchors)" }
+
+    /// The labels keyed by pair id: the selection or file they came from, else the rows with their ids.
+    func idKeyed(_ what: String) throws -> PseudoLabels {
+        if let source { return source }
+        guard let ids else { throw CoreError("\(what): these Labels have no pair ids (build them with ids = … or from a selection)") }
+        return try PseudoLabels(anchors: labels.anchors, ids: ids, labels: labels.labels)
+    }
 }
 
 /// A confidence pass's z table as a Lua object.
@@ -79,60 +88,53 @@ private func dpo_pairs(_ L: OpaquePointer?) -> Int32 {
         }
         let ids = try o.numbers("ids")?.map { Int64($0) }
         let full = [n] + shape
-        try args.push(try InMemoryPairs(winners: Tensor(shape: full, data: w.map(Float.init)),
-                                        losers: Tensor(shape: full, data: l.map(Float.init)),
-                                        tokens: TokenBatch(ids: tokens, batch: n, length: length), ids: ids))
+        try args.push(PairsObject(try InMemoryPairs(winners: Tensor(shape: full, data: w.map(Float.init)),
+                                                    losers: Tensor(shape: full, data: l.map(Float.init)),
+                                                    tokens: TokenBatch(ids: tokens, batch: n, length: length), ids: ids)))
         return 1
     }
 }
 
-private func pairs_count(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "count") { args in try args.push(try args.this(InMemoryPairs.self).count); return 1 }
-}
-
-private func pairs_ids(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "ids") { args in try args.push(try args.this(InMemoryPairs.self).ids.map { Int($0) }); return 1 }
-}
-
-/// `pairs:subset(ids) -> Pairs`: the pairs with these ids (as `pairs:ids()` lists them), in the given
-/// order — the same contract as a world dataset's `pairs:subset(ids)`.
-private func pairs_subset(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "subset") { args in
-        let p = try args.this(InMemoryPairs.self)
-        var rowOf: [Int64: Int] = [:]
-        for (row, id) in p.ids.enumerated() where rowOf.updateValue(row, forKey: id) != nil {
-            throw args.error(1, "pair id \(id) appears twice in this set; subset needs unique ids")
-        }
-        let rows = try args.integers(2).map { id in
-            guard let row = rowOf[Int64(id)] else { throw args.error(2, "no pair with id \(id) in this set of \(p.count)") }
-            return row
-        }
-        try args.push(try p.subset(rows))
-        return 1
-    }
-}
-
-/// `semidpo.dpo.labels{ anchors = {50, …}, labels = {flat −1/0/+1 per pair and anchor} [, ids = {…}, pairs = Pairs] } -> Labels`
+/// `semidpo.dpo.labels{ anchors = {50, …}, labels = {{l_50, …} per pair} [, ids = {…}, pairs = Pairs] } -> Labels`
+/// Rows in the layout of `conf:values()` (one row per pair, one value per anchor, each −1, 0 or +1).
 /// With `ids` and `pairs`, rows are matched to the pairs by id (missing ids unlabelled).
-/// `semidpo.dpo.labels{ file = "pseudo_labels.json", pairs = Pairs }` reads the official pseudo-label JSON.
+/// `semidpo.dpo.labels{ file = "pseudo_labels.json" [, pairs = Pairs] }` reads the official pseudo-label JSON:
+/// rows aligned to `pairs`, or the file's pairs in file order.
 private func dpo_labels(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "labels") { args in
         let o = try args.options(1, allowed: ["anchors", "labels", "ids", "pairs", "file"])
+        let pairs = try o.object("pairs", PairSource.self)
         if let file = try o.string("file") {
-            guard let pairs = try o.object("pairs", PairSource.self) else { throw args.error(1, "option 'file' needs option 'pairs'") }
-            try args.push(LabelsObject(try AnchorLabels(try PseudoLabels.read(file), alignedTo: pairs.ids)))
+            let pseudo = try PseudoLabels.read(file)
+            let rowIds = pairs?.ids ?? pseudo.ids
+            try args.push(LabelsObject(try AnchorLabels(pseudo, alignedTo: rowIds), ids: rowIds, source: pseudo))
             return 1
         }
         guard let anchors = try o.numbers("anchors")?.map({ Int($0) }) else { throw args.error(1, "option 'anchors' is required") }
-        guard let values = try o.numbers("labels") else { throw args.error(1, "option 'labels' is required") }
-        for v in values where v != -1 && v != 0 && v != 1 { throw args.error(1, "option 'labels': \(v) is not -1, 0 or 1") }
-        let labels = values.map { Int8($0) }
+        guard let rows = o.values["labels"] as? [Any] else { throw args.error(1, "option 'labels' is required (one row per pair: {{l_50, …}, …})") }
+        var labels: [Int8] = []
+        labels.reserveCapacity(rows.count * anchors.count)
+        for (i, r) in rows.enumerated() {
+            guard let row = r as? [Any] else {
+                throw args.error(1, "option 'labels': expected one row per pair, {{l_50, l_150, …}, …} (the layout of conf:values()), got a \(LuaOptions.luaTypeName(of: r)) at [\(i + 1)]")
+            }
+            guard row.count == anchors.count else {
+                throw args.error(1, "option 'labels': row \(i + 1) has \(row.count) values for \(anchors.count) anchors")
+            }
+            for v in row {
+                let x = (v as? Int).map(Double.init) ?? (v as? Double) ?? .nan
+                guard x == -1 || x == 0 || x == 1 else { throw args.error(1, "option 'labels': row \(i + 1): \(v) is not -1, 0 or 1") }
+                labels.append(Int8(x))
+            }
+        }
         if let ids = try o.numbers("ids") {
-            guard let pairs = try o.object("pairs", PairSource.self) else { throw args.error(1, "option 'ids' needs option 'pairs'") }
-            try args.push(LabelsObject(try AnchorLabels(anchors: anchors, ids: ids.map { Int64($0) }, labels: labels,
-                                                        alignedTo: pairs.ids)))
+            guard let pairs else { throw args.error(1, "option 'ids' needs option 'pairs'") }
+            let idList = ids.map { Int64($0) }
+            let source = try PseudoLabels(anchors: anchors, ids: idList, labels: labels)
+            try args.push(LabelsObject(try AnchorLabels(anchors: anchors, ids: idList, labels: labels, alignedTo: pairs.ids),
+                                       ids: pairs.ids, source: source))
         } else {
-            try args.push(LabelsObject(try AnchorLabels(anchors: anchors, labels: labels)))
+            try args.push(LabelsObject(try AnchorLabels(anchors: anchors, labels: labels), ids: pairs?.ids))
         }
         return 1
     }
@@ -144,6 +146,39 @@ private func labels_count(_ L: OpaquePointer?) -> Int32 {
 
 private func labels_anchors(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "anchors") { args in try args.push(try args.this(LabelsObject.self).labels.anchors); return 1 }
+}
+
+/// `labels:rows() -> {{label per anchor} per pair}` (the layout `dpo.labels{labels =}` takes).
+private func labels_rows(_ L: OpaquePointer?) -> Int32 {
+    lua_method(L, "rows") { args in
+        let l = try args.this(LabelsObject.self).labels
+        try args.push((0..<l.rows).map { l.row($0).map { Int($0) } } as [Any])
+        return 1
+    }
+}
+
+/// `labels:ids() -> {pair id per row}` (nil when the rows have no ids).
+private func labels_ids(_ L: OpaquePointer?) -> Int32 {
+    lua_method(L, "ids") { args in
+        try args.push(try args.this(LabelsObject.self).ids?.map { Int($0) })
+        return 1
+    }
+}
+
+/// `labels:write(path) -> path`: the official pseudo-label JSON of the id-keyed labels (a selection's
+/// kept pairs, or the file they were read from), relative paths inside the run directory.
+private func labels_write(_ L: OpaquePointer?) -> Int32 {
+    lua_method(L, "write") { args in
+        let l = try args.this(LabelsObject.self)
+        let path = try args.run.resolve(try args.string(2))
+        let pseudo: PseudoLabels
+        do { pseudo = try l.idKeyed("labels:write") } catch let e as CoreError { throw args.error(1, e.message) }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try pseudo.write(path)
+        try args.run.recordOutput(path)
+        try args.push(path)
+        return 1
+    }
 }
 
 /// `labels:row(i) -> {label per anchor}` (1-based).
@@ -359,10 +394,10 @@ private func metricsTable(_ m: TrainingStepMetrics) -> [String: Any] {
 // MARK: - Confidence
 
 /// `semidpo.dpo.confidence{ model = Model, reference = Model, pairs = Pairs [, anchors = {50, …, 950}, beta = 2500,
-/// batch_size = 32, seed = semidpo.seed, on_batch = function(done, total) end] } -> Confidence`
+/// batch_size = 32, seed = semidpo.seed, on_progress = function(done, total) end] } -> Confidence`
 private func dpo_confidence(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "confidence") { args in
-        let o = try args.options(1, allowed: ["model", "reference", "pairs", "anchors", "beta", "batch_size", "seed", "on_batch"])
+        let o = try args.options(1, allowed: ["model", "reference", "pairs", "anchors", "beta", "batch_size", "seed", "on_progress"])
         guard let model = try o.object("model", Denoiser.self) else { throw args.error(1, "option 'model' is required") }
         guard let reference = try o.object("reference", Denoiser.self) else { throw args.error(1, "option 'reference' is required") }
         guard let pairs = try o.object("pairs", PairSource.self) else { throw args.error(1, "option 'pairs' is required") }
@@ -370,8 +405,8 @@ private func dpo_confidence(_ L: OpaquePointer?) -> Int32 {
         if let a = try o.numbers("anchors") { config.anchors = a.map { Int($0) } }
         config.beta = try o.number("beta", default: 2500)
         config.batchSize = try o.integer("batch_size", default: 32)
-        config.seed = UInt64(truncatingIfNeeded: try o.integer("seed", default: 0))
-        let onBatch = try o.function("on_batch")
+        config.seed = UInt64(truncatingIfNeeded: try o.integer("seed") ?? args.runSeed)
+        let onBatch = try o.function("on_progress")
         let bar = ProgressBar(total: pairs.count, label: "confidence (\(config.anchors.count) anchors)")
         let scores = try confidencePass(model: model, reference: reference, pairs: pairs, config: config) { done, total in
             bar.advance(by: done - bar.count)

@@ -7,6 +7,7 @@ import Foundation
 enum PseudoLabelBindings: LuaBindings {
     static let module: String? = "pseudolabel"
     static let functions: [LuaFunction] = [
+        LuaFunction("select", pseudolabel_select),
         LuaFunction("select_file", pseudolabel_select_file),
         LuaFunction("percentile", pseudolabel_percentile),
         LuaFunction("accuracy", pseudolabel_accuracy),
@@ -35,50 +36,29 @@ private func magnitudes_percentile(_ L: OpaquePointer?) -> Int32 {
     }
 }
 
-private let selectOptions = ["confidence", "mode", "values", "past", "clean", "test_confidence", "guard", "past_rule", "out"]
+/// The selection options shared by `select` and `select_file`, parsed and checked.
+private struct SelectionOptions {
+    var mode: SelectionMode
+    var values: [Double]
+    var pastRule: PastRule
+    var accuracyGuard: AccuracyGuard?
 
-/// `semidpo.pseudolabel.select_file{ confidence =, mode = "percentile", values = 80 | {…}, past = FILE | {FILE, …}?,
-/// clean = FILE?, test_confidence = FILE?, guard = {floor = 0.70, raise_to = 90} | false | function(stats) -> rule,
-/// past_rule = "key_present" | "non_zero", out = FILE } -> report`
-///
-/// Inputs resolve relative to the current directory; `out` relative to the run directory (recorded
-/// as a run output). Without `guard` the paper's guard applies whenever `test_confidence` is given.
-/// A guard function is called once per anchor with `{anchor, accuracy (nil without test_confidence),
-/// proposed = {mode, value}, count, positive_share, mean_abs, max_abs, magnitudes}` (`magnitudes:percentile(q)`)
-/// and returns a rule `{mode =, value =}` or a number (the proposed mode with that value).
-private func pseudolabel_select_file(_ L: OpaquePointer?) -> Int32 {
-    lua_wrap(L, "select_file") { args in
-        if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
-        let o = try args.options(1, allowed: selectOptions)
-        guard let confidence = try o.string("confidence") else {
-            throw args.error(1, "option 'confidence' is required (a confidence shard file or directory)")
-        }
-        guard let out = try o.string("out") else { throw args.error(1, "option 'out' is required (the pseudo-label JSON to write)") }
-        let mode: SelectionMode
+    /// `hasTest`: whether `test_confidence` was given (the accuracy guard needs it).
+    init(_ o: LuaOptions, _ args: LuaArgs, hasTest: Bool) throws {
         do { mode = try SelectionMode(name: o.string("mode", default: "percentile")) } catch let e as CoreError {
             throw args.error(1, "option 'mode': \(e.message)")
         }
-        let values: [Double]
         if let v = try? o.number("values") { values = [v] } else if let v = try? o.numbers("values") { values = v } else if o.has("values") {
             throw args.error(1, "option 'values': expected number or array of numbers, got \(LuaOptions.luaTypeName(of: o.values["values"]!))")
         } else if mode == .percentile { values = [80] } else {
             throw args.error(1, "option 'values' is required for mode \"\(mode.rawValue)\"")
         }
         if values.isEmpty { throw args.error(1, "option 'values': expected at least one value") }
-        let past: [String]
-        if let p = try? o.string("past") { past = [p] } else if let p = try? o.strings("past") { past = p } else if o.has("past") {
-            throw args.error(1, "option 'past': expected file name or array of file names, got \(LuaOptions.luaTypeName(of: o.values["past"]!))")
-        } else { past = [] }
-        let clean = try o.string("clean")
-        let testConfidence = try o.string("test_confidence")
-        let pastRule: PastRule
         let pr = try o.string("past_rule", default: "key_present")
         guard let parsed = PastRule(rawValue: pr) else {
             throw args.error(1, "option 'past_rule': unknown rule \"\(pr)\"; expected \"key_present\" or \"non_zero\"")
         }
         pastRule = parsed
-
-        let accuracyGuard: AccuracyGuard?
         switch o.values["guard"] {
         case nil: accuracyGuard = AccuracyGuard()
         case let b as Bool: accuracyGuard = b ? AccuracyGuard() : nil
@@ -95,7 +75,7 @@ private func pseudolabel_select_file(_ L: OpaquePointer?) -> Int32 {
             let floor = try num("floor", 0.70), raiseTo = try num("raise_to", 90)
             if !(floor >= 0 && floor <= 1) { throw args.error(1, "option 'guard': floor is an accuracy in [0, 1], got \(floor)") }
             if !(raiseTo >= 0 && raiseTo <= 100) { throw args.error(1, "option 'guard': raise_to is a percentile in [0, 100], got \(raiseTo)") }
-            if testConfidence == nil {
+            if !hasTest {
                 throw args.error(1, "option 'guard': the accuracy guard needs 'test_confidence' (the clean test split's confidences)")
             }
             accuracyGuard = AccuracyGuard(floor: floor, raiseTo: raiseTo)
@@ -105,16 +85,96 @@ private func pseudolabel_select_file(_ L: OpaquePointer?) -> Int32 {
         case let v?:
             throw args.error(1, "option 'guard': expected table, boolean or function, got \(LuaOptions.luaTypeName(of: v))")
         }
+    }
+}
+
+private let selectFileOptions = ["confidence", "mode", "values", "past", "clean", "test_confidence", "guard", "past_rule", "out"]
+
+/// `semidpo.pseudolabel.select_file{ confidence =, mode = "percentile", values = 80 | {…}, past = FILE | {FILE, …}?,
+/// clean = FILE?, test_confidence = FILE?, guard = {floor = 0.70, raise_to = 90} | false | function(stats) -> rule,
+/// past_rule = "key_present" | "non_zero", out = FILE } -> report`
+///
+/// Inputs resolve relative to the current directory; `out` relative to the run directory (recorded
+/// as a run output). Without `guard` the paper's guard applies whenever `test_confidence` is given.
+/// A guard function is called once per anchor with `{anchor, accuracy (nil without test_confidence),
+/// proposed = {mode, value}, count, positive_share, mean_abs, max_abs, magnitudes}` (`magnitudes:percentile(q)`)
+/// and returns a rule `{mode =, value =}` or a number (the proposed mode with that value).
+private func pseudolabel_select_file(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "select_file") { args in
+        if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
+        let o = try args.options(1, allowed: selectFileOptions)
+        guard let confidence = try o.string("confidence") else {
+            throw args.error(1, "option 'confidence' is required (a confidence shard file or directory)")
+        }
+        guard let out = try o.string("out") else { throw args.error(1, "option 'out' is required (the pseudo-label JSON to write)") }
+        let past: [String]
+        if let p = try? o.string("past") { past = [p] } else if let p = try? o.strings("past") { past = p } else if o.has("past") {
+            throw args.error(1, "option 'past': expected file name or array of file names, got \(LuaOptions.luaTypeName(of: o.values["past"]!))")
+        } else { past = [] }
+        let clean = try o.string("clean")
+        let testConfidence = try o.string("test_confidence")
+        let sel = try SelectionOptions(o, args, hasTest: testConfidence != nil)
 
         let run = try args.run
         let outPath = run.resolve(out)
         try FileManager.default.createDirectory(atPath: (outPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let report = try selectFile(confidence: inputPath(confidence), mode: mode, values: values, past: past.map(inputPath),
+        let report = try selectFile(confidence: inputPath(confidence), mode: sel.mode, values: sel.values, past: past.map(inputPath),
                                     clean: clean.map(inputPath), out: outPath, testConfidence: testConfidence.map(inputPath),
-                                    accuracyGuard: accuracyGuard, pastRule: pastRule)
+                                    accuracyGuard: sel.accuracyGuard, pastRule: sel.pastRule)
         run.recordOutput(outPath)
-        try args.push(selectionReportTable(report))
+        try args.push(selectionReportTable(report.result, pairsIn: report.pairsIn, out: report.output, summary: report.summary))
         return 1
+    }
+}
+
+/// `semidpo.pseudolabel.select{ confidence = Confidence, mode =, values =, past = Labels | {Labels, …}?,
+/// clean = {id, …} | Pairs?, test_confidence = Confidence?, guard =, past_rule =, pairs = Pairs? } -> Labels, report`
+///
+/// The selection of `select_file` on confidence objects in memory: the same rules, guard, past and
+/// clean semantics and the same labels (a test checks both routes agree). The Labels' rows are the
+/// confidence's pairs in its order (or `pairs`' order when given), ready for `dpo.train{unlabeled =, pseudo =}`;
+/// `labels:write(path)` writes the official file, and the Labels go into a later `past`.
+private func pseudolabel_select(_ L: OpaquePointer?) -> Int32 {
+    lua_wrap(L, "select") { args in
+        if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
+        let o = try args.options(1, allowed: ["confidence", "mode", "values", "past", "clean", "test_confidence", "guard", "past_rule", "pairs"])
+        guard let confidence = try o.object("confidence", ConfidenceObject.self) else {
+            throw args.error(1, "option 'confidence' is required (a Confidence from semidpo.dpo.confidence; files go to select_file)")
+        }
+        let test = try o.object("test_confidence", ConfidenceObject.self)
+        let sel = try SelectionOptions(o, args, hasTest: test != nil)
+        var pastList: [PseudoLabels] = []
+        switch o.values["past"] {
+        case nil: break
+        case let l as LabelsObject: pastList = [try l.idKeyed("past")]
+        case let a as [Any]:
+            for (i, v) in a.enumerated() {
+                guard let l = v as? LabelsObject else {
+                    throw args.error(1, "option 'past': element \(i + 1) is a \(LuaOptions.luaTypeName(of: v)), expected Labels")
+                }
+                pastList.append(try l.idKeyed("past[\(i + 1)]"))
+            }
+        case let v?: throw args.error(1, "option 'past': expected Labels or a list of Labels, got \(LuaOptions.luaTypeName(of: v))")
+        }
+        var clean: [Int64] = []
+        switch o.values["clean"] {
+        case nil: break
+        case let p as PairSource: clean = p.ids
+        case let a as [Any]:
+            clean = try a.enumerated().map { i, v in
+                guard let id = v as? Int else { throw args.error(1, "option 'clean': element \(i + 1) is not an integer id") }
+                return Int64(id)
+            }
+        case let v?: throw args.error(1, "option 'clean': expected a list of ids or Pairs, got \(LuaOptions.luaTypeName(of: v))")
+        }
+        let result = try selectPseudoLabels(confidence.scores, mode: sel.mode, values: sel.values,
+                                            past: pastList.isEmpty ? nil : PseudoLabels.merged(pastList), clean: clean,
+                                            testTable: test?.scores, accuracyGuard: sel.accuracyGuard, pastRule: sel.pastRule)
+        let rowIds = try o.object("pairs", PairSource.self)?.ids ?? confidence.scores.ids
+        try args.push(LabelsObject(try AnchorLabels(result.labels, alignedTo: rowIds), ids: rowIds, source: result.labels))
+        let summary = "\(confidence.scores.count) pairs in, \(result.labels.count) out\n" + result.summary
+        try args.push(selectionReportTable(result, pairsIn: confidence.scores.count, out: nil, summary: summary))
+        return 2
     }
 }
 
@@ -155,9 +215,8 @@ private func callGuard(_ f: LuaRef, _ s: AnchorStatistics, on L: OpaquePointer) 
     }
 }
 
-/// The report table of `select_file`: totals and one row per anchor.
-func selectionReportTable(_ r: SelectionReport) -> [String: Any] {
-    let res = r.result
+/// The report table of `select_file` and `select`: totals and one row per anchor.
+func selectionReportTable(_ res: SelectionResult, pairsIn: Int, out: String?, summary: String) -> [String: Any] {
     let rows: [Any] = res.labels.anchors.enumerated().map { j, t in
         var row: [String: Any] = [
             "anchor": t, "mode": res.rules[j].mode.rawValue, "value": res.rules[j].value,
@@ -168,8 +227,10 @@ func selectionReportTable(_ r: SelectionReport) -> [String: Any] {
         if let a = res.accuracy[j] { row["accuracy"] = a }
         return row
     }
-    return ["pairs_in": r.pairsIn, "pairs_out": res.labels.count, "clean": res.cleanCount, "out": r.output,
-            "anchors": res.labels.anchors, "per_anchor": rows, "summary": r.summary]
+    var t: [String: Any] = ["pairs_in": pairsIn, "pairs_out": res.labels.count, "clean": res.cleanCount,
+                             "anchors": res.labels.anchors, "per_anchor": rows, "summary": summary]
+    if let out { t["out"] = out }
+    return t
 }
 
 /// `semidpo.pseudolabel.percentile(values, q) -> number`: numpy's default (linear) percentile,

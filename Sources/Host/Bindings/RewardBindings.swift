@@ -115,7 +115,7 @@ private func reward_new(_ L: OpaquePointer?) -> Int32 {
                                        heads: try o.integer("heads", default: 2),
                                        usesPrompt: try o.boolean("uses_prompt", default: true))
         do { try config.validate() } catch let e as CoreError { throw args.error(1, e.message) }
-        let seed = try o.integer("seed", default: 0)
+        let seed = try o.integer("seed") ?? args.runSeed
         guard seed >= 0 else { throw args.error(1, "option 'seed': must be ≥ 0 (got \(seed))") }
         let model = try RewardModel(config: config, key: RandomKey(seed: UInt64(seed)).child("reward-init"))
         try args.push(RewardModelObject(model, info: RewardCheckpointInfo(name: try o.string("name", default: ""), config: config, rater: .human)))
@@ -330,7 +330,7 @@ private func committee_score(_ L: OpaquePointer?) -> Int32 {
 }
 
 /// `committee:partition(dataset [, { rule = "unanimous" | "k_of_n" | function(pair) -> boolean, k =, tie_tolerance = 1e-6,
-/// test = 0.02, seed = 42, batch_size =, cache =, on_progress = }]) -> Partition`
+/// test_fraction = 0.02, seed = semidpo.seed, batch_size =, cache =, on_progress = }]) -> Partition`
 ///
 /// A function rule gets `{idx =, winner = 0|1, scores = {clip_score = {s0, s1}, …}, deltas = {clip_score = s_w − s_l, …}}`
 /// per pair (as `partition_scores`) and returns true for clean.
@@ -338,12 +338,12 @@ private func committee_partition(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "partition") { args in
         let c = try args.this(Committee.self)
         let ds = try args.object(2, Dataset.self)
-        let o = try args.options(3, allowed: scoringOptions + ["rule", "k", "tie_tolerance", "test", "seed"])
+        let o = try args.options(3, allowed: scoringOptions + ["rule", "k", "tie_tolerance", "test_fraction", "seed"])
         let tolerance = try o.number("tie_tolerance", default: defaultTieTolerance)
         if !(tolerance >= 0) { throw args.error(3, "option 'tie_tolerance': must be ≥ 0 (got \(tolerance))") }
-        let test = try o.number("test", default: 0.02)
-        if !(test >= 0) || !test.isFinite { throw args.error(3, "option 'test': must be a fraction in [0, 1) or a count ≥ 1 (got \(test))") }
-        let seed = try o.integer("seed", default: 42)
+        let test = try o.number("test_fraction", default: 0.02)
+        if !(test >= 0) || !test.isFinite { throw args.error(3, "option 'test_fraction': must be a fraction in [0, 1) or a count ≥ 1 (got \(test))") }
+        let seed = try o.integer("seed") ?? args.runSeed
         if seed < 0 { throw args.error(3, "option 'seed': must be ≥ 0 (got \(seed))") }
         let rule: ConsensusRule
         let ruleValue = o.values["rule"]
@@ -462,22 +462,22 @@ private func scores_write(_ L: OpaquePointer?) -> Int32 {
 
 // MARK: - Partition
 
-private func partitionPairs(_ args: LuaArgs, _ ids: [Int64]) throws -> DatasetPairs {
+private func partitionPairs(_ args: LuaArgs, _ ids: [Int64]) throws -> PairsObject {
     let p = try args.this(PartitionObject.self)
-    return try DatasetPairs(p.dataset, rows: ids.map { Int($0) }, tokenizer: try worldTokenizer())
+    return PairsObject(try DatasetPairs(p.dataset, rows: ids.map { Int($0) }, tokenizer: try worldTokenizer()))
 }
 
-/// `part:clean() -> DatasetPairs`: the clean training pairs (winner first by the human label).
+/// `part:clean() -> Pairs`: the clean training pairs (winner first by the human label).
 private func partition_clean(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "clean") { args in try args.push(try partitionPairs(args, try args.this(PartitionObject.self).split.clean)); return 1 }
 }
 
-/// `part:test() -> DatasetPairs`: the held-out clean test pairs.
+/// `part:test() -> Pairs`: the held-out clean test pairs.
 private func partition_test(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "test") { args in try args.push(try partitionPairs(args, try args.this(PartitionObject.self).split.test)); return 1 }
 }
 
-/// `part:noisy() -> DatasetPairs`: the noisy (unlabelled) pairs.
+/// `part:noisy() -> Pairs`: the noisy (unlabelled) pairs.
 private func partition_noisy(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "noisy") { args in try args.push(try partitionPairs(args, try args.this(PartitionObject.self).split.noisy)); return 1 }
 }

@@ -39,11 +39,12 @@ private func resolveInput(_ value: Any, path: String) throws -> Any {
     }
 }
 
-/// `semidpo.stage{name =, settings = {…}, inputs = {name = path | stage | {…}}, run = function(dir) … end, cache = root}
-/// -> {name =, key =, dir =, cached =, seconds =, outputs =}`
+/// `semidpo.stage{name =, settings = {…}, inputs = {name = path | stage | {…}}, run = function(dir) … end, cache = root,
+/// code = true} -> {name =, key =, dir =, cached =, seconds =, outputs =}`
 ///
 /// key = sha256 of the canonical text of {name, settings, inputs resolved to file digests and upstream
-/// keys, plus the executable's digest and the engine's thread count} (`StageKey`). The stage lives in `<cache>/<name>/<first 16 hex digits of key>/`; `cache`
+/// keys, plus the executable's digest, the engine's thread count and — unless `code = false` — the
+/// digests of the Lua files defining `run` and every function reachable from it} (`StageKey`). The stage lives in `<cache>/<name>/<first 16 hex digits of key>/`; `cache`
 /// defaults to `--set cache=…`, else `cache` (relative to the current directory). When that directory
 /// holds `stage.yaml` the stage is finished: its recorded outputs are returned and `run` is not
 /// called. Otherwise any leftover of an interrupted run is removed, `run(dir)` is called, and
@@ -51,7 +52,7 @@ private func resolveInput(_ value: Any, path: String) throws -> Any {
 private func stage_run(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "stage") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
-        let o = try args.options(1, allowed: ["name", "settings", "inputs", "run", "cache"])
+        let o = try args.options(1, allowed: ["name", "settings", "inputs", "run", "cache", "code"])
         let name = try o.required("name", o.string("name"))
         guard validStageName(name) else {
             throw args.error(1, "option 'name': '\(name)' must be letters, digits, '_', '-' or '.' (it names a directory)")
@@ -73,7 +74,16 @@ private func stage_run(_ L: OpaquePointer?) -> Int32 {
         }
         inputs["semidpo.executable"] = try executableFingerprint()
         inputs["semidpo.threads"] = "threads:\(Engine.threads)"
-        return try finishStage(args, o, name: name, settings: settings, inputs: inputs)
+        var code: [String: String] = [:]
+        switch o.values["code"] {
+        case nil, true as Bool:
+            guard let run = try o.function("run") else { throw args.error(1, "option 'run' (a function(dir)) is required") }
+            code = try stageCode(run, args)
+            inputs["semidpo.code"] = code.values.sorted()
+        case false as Bool: break
+        case let v?: throw args.error(1, "option 'code': expected a boolean (false leaves the Lua code out of the key), got \(LuaOptions.luaTypeName(of: v))")
+        }
+        return try finishStage(args, o, name: name, settings: settings, inputs: inputs, code: code)
     }
 }
 
@@ -88,12 +98,65 @@ private func executableFingerprint() throws -> String {
 private final class Memo: @unchecked Sendable { var value: String? }
 private let executableDigest = Memo()
 
-private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, settings: Any, inputs: [String: Any]) throws -> Int32 {
+/// Finds the Lua code a stage's `run` can execute: `run` itself and every Lua function reachable from
+/// it through upvalues, walking functions and tables (not `_ENV`, the `semidpo` table or
+/// `package.loaded`, nor metatables). Returns, per function source, a file path → `true` when the file
+/// is readable, else the hex of the stripped bytecode (`string.dump(f, true)`) keyed by source name.
+private let stageCodeWalker = """
+local getinfo, getupvalue, dump, loaded, open = debug.getinfo, debug.getupvalue, string.dump, package.loaded, io.open
+local format, byte, gsub = string.format, string.byte, string.gsub
+return function(root)
+  local files, dumps, seen = {}, {}, {}
+  local function visit(v)
+    local t = type(v)
+    if (t ~= "function" and t ~= "table") or seen[v] then return end
+    seen[v] = true
+    if t == "table" then
+      if v == loaded.semidpo or v == loaded or v == _G then return end
+      for k, x in next, v do visit(k); visit(x) end
+      return
+    end
+    local info = getinfo(v, "S")
+    if info.what == "C" then return end
+    local src = info.source
+    local f = src:sub(1, 1) == "@" and open(src:sub(2), "rb")
+    if f then f:close(); files[src:sub(2)] = true
+    else dumps[src .. ":" .. info.linedefined] = gsub(dump(v, true), ".", function(c) return format("%02x", byte(c)) end) end
+    local i = 1
+    while true do
+      local name, x = getupvalue(v, i)
+      if name == nil then break end
+      if name ~= "_ENV" then visit(x) end
+      i = i + 1
+    end
+  end
+  visit(root)
+  return files, dumps
+end
+"""
+
+/// Path (or chunk:line) → `sha256:<hex>` of the code `run` can execute (`stageCodeWalker`): the bytes
+/// of each source file, or the stripped bytecode of a function not loaded from a file.
+private func stageCode(_ run: LuaRef, _ args: LuaArgs) throws -> [String: String] {
+    let walker = try args.lua.helper("semidpo.stage_code", stageCodeWalker)
+    let found = try walker.call([run], results: 2, on: args.L)
+    var code: [String: String] = [:]
+    for (path, _) in (found.first as? [String: Any]) ?? [:] {
+        code[path] = try StageKey.fingerprint(path: path)
+    }
+    for (name, hex) in (found.count > 1 ? found[1] as? [String: Any] : nil) ?? [:] {
+        code[name] = "sha256:" + SHA256.hex(Array((hex as? String ?? "").utf8))
+    }
+    return code
+}
+
+private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, settings: Any, inputs: [String: Any],
+                         code: [String: String]) throws -> Int32 {
     guard let run = try o.function("run") else { throw args.error(1, "option 'run' (a function(dir)) is required") }
     let key: String
     do { key = try StageKey.key(name: name, settings: settings, inputs: inputs) } catch let e as CoreError { throw args.error(1, e.message) }
     var root = try o.string("cache")
-    if root == nil, let a = try? args.lua.field("args") as? [String: Any], let c = a["cache"] as? String { root = c }
+    if root == nil { root = try args.lua.commandSettings?.builtIn("cache") }
     var base = root ?? "cache"
     if !base.hasPrefix("/") { base = FileManager.default.currentDirectoryPath + "/" + base }
     let short = String(key.prefix(16))
@@ -129,7 +192,8 @@ private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, setting
     let f = ISO8601DateFormatter()
     let record: YAMLValue = .map([
         ("name", .string(name)), ("key", .string(key)), ("seconds", .float(seconds)), ("finished", .string(f.string(from: Date()))),
-        ("settings", try YAMLValue(any: settings)), ("inputs", try YAMLValue(any: inputs)), ("outputs", outputs),
+        ("settings", try YAMLValue(any: settings)), ("inputs", try YAMLValue(any: inputs)),
+        ("code", try YAMLValue(any: code as [String: Any])), ("outputs", outputs),
     ])
     try AtomicFile.write(YAML.dump(record), to: marker)
     print(String(format: "stage %@ [%@]: finished in %.1f s", name, short, seconds))

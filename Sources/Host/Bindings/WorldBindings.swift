@@ -19,17 +19,6 @@ extension Dataset: LuaObject {
     public var luaDescription: String { "Dataset(\(count) pairs, \(prompts.count) prompts, \(directory))" }
 }
 
-extension DatasetPairs: LuaObject {
-    public static let luaTypeName = "DatasetPairs"
-    public static let luaMethods: [LuaFunction] = [
-        LuaFunction("count", datasetpairs_count),
-        LuaFunction("ids", datasetpairs_ids),
-        LuaFunction("subset", datasetpairs_subset),
-        LuaFunction("truth", datasetpairs_truth),
-    ]
-    public var luaDescription: String { "DatasetPairs(\(count) of \(dataset.count) pairs, \(dataset.directory))" }
-}
-
 enum WorldBindings: LuaBindings {
     static let module: String? = "world"
     static let functions: [LuaFunction] = [
@@ -106,7 +95,7 @@ private func world_dataset(_ L: OpaquePointer?) -> Int32 {
         guard promptCount >= 1, promptCount <= PromptSuites.maxTrainingPrompts else {
             throw args.error(1, "option 'prompts': expected 1…\(PromptSuites.maxTrainingPrompts), got \(promptCount)")
         }
-        let seed = try o.integer("seed", default: 0)
+        let seed = try o.integer("seed") ?? args.runSeed
         let annotator = AnnotatorConfig(concentration: try o.number("concentration", default: 0.2),
                                         temperature: try o.number("temperature", default: 0.05),
                                         tieTolerance: try o.number("tie_tolerance", default: 0.03))
@@ -264,50 +253,16 @@ private func dataset_contact_sheet(_ L: OpaquePointer?) -> Int32 {
     }
 }
 
-/// `ds:pairs([ids]) -> DatasetPairs`: the pairs (all, or the given 0-based ids) as a pair source for
+/// `ds:pairs([ids]) -> Pairs`: the pairs (all, or the given 0-based ids) as a pair source for
 /// `semidpo.dpo.train` / `confidence`, winner first by the human label, prompts tokenized over the
 /// world's vocabulary.
 private func dataset_pairs(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "pairs") { args in
         let ds = try args.this(Dataset.self)
         let ids = args.isNoneOrNil(2) ? nil : try pairIDs(args, 2, ds)
-        try args.push(try DatasetPairs(ds, rows: ids, tokenizer: try Tokenizer(vocabulary: Vocabulary.words, maxLength: Vocabulary.maxTokens)))
+        try args.push(PairsObject(try DatasetPairs(ds, rows: ids, tokenizer: try Tokenizer(vocabulary: Vocabulary.words, maxLength: Vocabulary.maxTokens))))
         return 1
     }
 }
 
-/// `pairs:count()`.
-private func datasetpairs_count(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "count") { args in
-        try args.push(try args.this(DatasetPairs.self).count)
-        return 1
-    }
-}
 
-/// `pairs:ids() -> {id, …}` (0-based dataset pair ids).
-private func datasetpairs_ids(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "ids") { args in
-        try args.push(try args.this(DatasetPairs.self).rows)
-        return 1
-    }
-}
-
-/// `pairs:subset(ids) -> DatasetPairs` over the same dataset.
-private func datasetpairs_subset(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "subset") { args in
-        let p = try args.this(DatasetPairs.self)
-        try args.push(try p.subset(ids: try pairIDs(args, 2, p.dataset)))
-        return 1
-    }
-}
-
-/// `pairs:truth() -> {dimensions = {...}, winner = {{...}}, loser = {{...}}}`, the form
-/// `semidpo.dpo.audit{truth = …}` takes: true alignment, aesthetics, detail, overall per pair.
-private func datasetpairs_truth(_ L: OpaquePointer?) -> Int32 {
-    lua_method(L, "truth") { args in
-        let t = try args.this(DatasetPairs.self).truth()
-        try args.push(["dimensions": t.dimensions, "winner": t.winner.map { r in r.map { Double($0) } as [Any] } as [Any],
-                       "loser": t.loser.map { r in r.map { Double($0) } as [Any] } as [Any]] as [String: Any])
-        return 1
-    }
-}

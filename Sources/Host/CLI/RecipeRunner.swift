@@ -10,6 +10,9 @@ enum RecipeRunner {
         var out: String?
         var seed: Int = 0
         var threads: Int?
+        /// `--help-settings`: run the recipe up to `semidpo.settings`, print the declaration, stop
+        /// (nothing is kept: the run directory is a temporary one, removed afterwards).
+        var helpSettings = false
     }
 
     /// Runs a recipe and returns the exit status: 0 ok, 1 recipe error, 2 bad command line.
@@ -17,7 +20,15 @@ enum RecipeRunner {
     static func run(_ o: Options, errors: (String) -> Void = printError) -> Int32 {
         // 1. The command line, before anything is created.
         let settings: [(key: String, value: Any)]
-        do { settings = try Settings.parseAll(o.settings) } catch {
+        var raw: [(key: String, text: String)] = []
+        do {
+            settings = try Settings.parseAll(o.settings)
+            for s in o.settings {
+                let p = try Settings.parseRaw(s)
+                raw.removeAll { $0.key == p.key }
+                raw.append(p)
+            }
+        } catch {
             errors("semidpo: \(error)")
             return 2
         }
@@ -34,8 +45,10 @@ enum RecipeRunner {
             guard t >= 1 else { errors("semidpo: --threads must be at least 1, got \(t)"); return 2 }
             BLASRuntime.setThreads(t)
         }
+        var dirOptions = o
+        if o.helpSettings { dirOptions.out = NSTemporaryDirectory() + "semidpo-help-settings-\(getpid())" }
         let outDir: String
-        do { outDir = try makeRunDirectory(o) } catch {
+        do { outDir = try makeRunDirectory(dirOptions) } catch {
             errors("semidpo: \(error)")
             return 2
         }
@@ -45,8 +58,11 @@ enum RecipeRunner {
         var manifest = Manifest(recipe: o.recipe, settings: settings, seed: o.seed, threads: BLASRuntime.threads, run: run)
         var status: Int32 = 0
         let lua = LuaState(run: run)
+        let command = CommandSettings(raw: raw, helpOnly: o.helpSettings)
+        lua.commandSettings = command
         do {
             try lua.setField("args", Dictionary(settings.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }))
+            try lua.runString(argsReadTracker, name: "=semidpo.args")
             try lua.setField("seed", o.seed)
             try lua.setField("threads", BLASRuntime.threads)
             try lua.setField("out", run.outputDirectory)
@@ -56,9 +72,24 @@ enum RecipeRunner {
             let blas = BLASRuntime.status ?? BLASRuntime.currentStatus()
             try lua.setField("blas", ["core": blas.core, "threads": BLASRuntime.threads,
                                       "check": blas.checkPassed ? "passed" : "failed"] as [String: Any])
+            if let lib = libraryDirectory(near: o.recipe) {
+                try lua.runString("package.path = ... .. '/?.lua;' .. ... .. '/?/init.lua;' .. package.path", name: "=package.path", arguments: [lib])
+            }
             try lua.guardGlobals()
             try lua.runFile(o.recipe)
+            if o.helpSettings {
+                print("\(o.recipe) declares no settings (it never calls semidpo.settings)")
+            } else if command.declared == nil, !command.userKeys.isEmpty,
+                      try lua.runString("return getmetatable(semidpo.args).read", name: "=semidpo.args").first as? Bool != true {
+                throw CoreError("--set \(command.userKeys.joined(separator: ", ")): the recipe declares no settings and never reads semidpo.args, "
+                                + "so these values were ignored; declare them with semidpo.settings{…} (docs/recipes.md, \"Settings\")")
+            }
             manifest.finish(error: nil)
+        } catch where o.helpSettings && command.helpText != nil {
+            lua.close()
+            fflush(stdout)
+            try? FileManager.default.removeItem(atPath: outDir)
+            return 0
         } catch let e as LuaError {
             fflush(stdout)
             errors(e.kind == .syntax ? e.message : e.description)
@@ -72,6 +103,11 @@ enum RecipeRunner {
         }
         lua.close()
         fflush(stdout)
+        if o.helpSettings {
+            try? FileManager.default.removeItem(atPath: outDir)
+            return status
+        }
+        manifest.declaredSettings = command.resolved
         do {
             try AtomicFile.write(manifest.yaml(outputs: run.recordedOutputs), to: outDir + "/manifest.yaml")
         } catch {
@@ -80,6 +116,18 @@ enum RecipeRunner {
         }
         if status != 0 && manifest.error?.kind != .syntax { errors("semidpo: run failed; manifest: \(outDir)/manifest.yaml") }
         return status
+    }
+
+    /// The recipe library for `require`: `lib/` beside the recipe, else `lib/` in the recipe's parent
+    /// directory (recipes/tables/table1.lua → recipes/lib), absolute; nil if neither exists.
+    static func libraryDirectory(near recipe: String) -> String? {
+        let dir = URL(fileURLWithPath: recipe).standardizedFileURL.deletingLastPathComponent()
+        for d in [dir, dir.deletingLastPathComponent()] {
+            var isDir: ObjCBool = false
+            let lib = d.appendingPathComponent("lib").path
+            if FileManager.default.fileExists(atPath: lib, isDirectory: &isDir), isDir.boolValue { return lib }
+        }
+        return nil
     }
 
     /// `--out`, or `runs/<stem>-<YYYYmmdd-HHMMSS>` (with `-2`, `-3`, … if taken); created.
@@ -109,6 +157,17 @@ enum RecipeRunner {
     }
 }
 
+/// Makes `semidpo.args` a read-through view of the `--set` values that notes whether the recipe read
+/// it (a recipe that declares no settings and never reads them would silently ignore `--set`).
+private let argsReadTracker = """
+local raw = semidpo.args
+local mt = { read = false }
+mt.__index = function(_, k) mt.read = true; return raw[k] end
+mt.__newindex = function(_, k, v) raw[k] = v end
+mt.__pairs = function() mt.read = true; return next, raw, nil end
+semidpo.args = setmetatable({}, mt)
+"""
+
 /// The run manifest: what ran, with what, when, how it ended and what it wrote.
 struct Manifest {
     var recipe: String
@@ -121,6 +180,8 @@ struct Manifest {
     var end: Date?
     var error: LuaError?
     var run: RunContext
+    /// The settings `semidpo.settings` resolved (declared defaults with `--set` on top), by dotted key.
+    var declaredSettings: [String: Any]?
 
     init(recipe: String, settings: [(key: String, value: Any)], seed: Int, threads: Int, run: RunContext) {
         self.recipe = recipe
@@ -182,6 +243,7 @@ struct Manifest {
                              ("absolute_path", .string(RunContext(outputDirectory: recipe).outputDirectory)),
                              ("sha256", .string(recipeSHA256))])),
             ("args", .map(settings.map { ($0.key, (try? YAMLValue(any: $0.value)) ?? .null) })),
+            ("settings", declaredSettings.map { d in .map(d.keys.sorted().map { ($0, (try? YAMLValue(any: d[$0])) ?? .null) }) } ?? .null),
             ("seed", .int(seed)),
             ("threads", .int(threads)),
             ("git_commit", gitCommit.map { .string($0) } ?? .null),

@@ -17,6 +17,18 @@ enum Settings {
         return (key, typed(raw))
     }
 
+    /// `key=value` split without typing the value (for declared settings, typed by their declaration).
+    static func parseRaw(_ s: String) throws -> (key: String, text: String) {
+        let key = try parse(s).key
+        return (key, String(s[s.index(after: s.firstIndex(of: "=")!)...]))
+    }
+
+    /// A value in matching single or double quotes without them; anything else as it is.
+    static func unquoted(_ raw: String) -> String {
+        if raw.count >= 2, let f = raw.first, f == raw.last, f == "\"" || f == "'" { return String(raw.dropFirst().dropLast()) }
+        return raw
+    }
+
     static func typed(_ raw: String) -> Any {
         if raw.count >= 2, let f = raw.first, f == raw.last, f == "\"" || f == "'" {
             return String(raw.dropFirst().dropLast())

@@ -171,6 +171,7 @@ public struct LuaArgs {
         let d = try dictionary(index)
         if let allowed {
             for k in d.keys.sorted() where !allowed.contains(k) {
+                if let new = renamedOptions[k], allowed.contains(new) { throw error(index, "option '\(k)' was renamed to '\(new)'") }
                 throw error(index, "unknown option '\(k)'; expected one of: \(allowed.joined(separator: ", "))")
             }
         }

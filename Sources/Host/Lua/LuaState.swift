@@ -13,6 +13,20 @@ public final class LuaState {
     /// The run this state belongs to (output directory, recorded outputs).
     public var run: RunContext
     public private(set) var isOpen = true
+    /// The recipe run's `--set` values for `semidpo.settings` (nil outside `semidpo run`).
+    public var commandSettings: CommandSettings?
+    /// Lua functions the bindings compiled once per state (by name), e.g. the stage-code walker.
+    var helpers: [String: LuaRef] = [:]
+
+    /// The helper `name`, compiled from `source` (a chunk returning a function) on first use.
+    func helper(_ name: String, _ source: String) throws -> LuaRef {
+        if let h = helpers[name] { return h }
+        guard let f = try runString(source, name: "=" + name).first as? LuaRef else {
+            throw CoreError("helper \(name) did not compile to a function")
+        }
+        helpers[name] = f
+        return f
+    }
 
     private static let hostKey = "semidpo.host"
 
@@ -147,15 +161,19 @@ public final class LuaState {
     }
 
     /// Runs Lua source; `name` is the chunk name used in messages (`=recipe.lua` → `recipe.lua:3:`).
+    /// `arguments` are the chunk's `...`.
     @discardableResult
-    public func runString(_ code: String, name: String = "=string") throws -> [Any?] {
+    public func runString(_ code: String, name: String = "=string", arguments: [Any?] = []) throws -> [Any?] {
         let base = lua_gettop(L)
         try loadString(code, name: name)
-        return try callChunk(base: base)
+        for a in arguments {
+            do { try LuaStack.push(L, a) } catch { lua_settop(L, base); throw error }
+        }
+        return try callChunk(base: base, nargs: Int32(arguments.count))
     }
 
-    private func callChunk(base: Int32) throws -> [Any?] {
-        try pcall(L, nargs: 0, nresults: LUA_MULTRET)
+    private func callChunk(base: Int32, nargs: Int32 = 0) throws -> [Any?] {
+        try pcall(L, nargs: nargs, nresults: LUA_MULTRET)
         defer { lua_settop(L, base) }
         let top = lua_gettop(L)
         guard top > base else { return [] }
