@@ -32,5 +32,6 @@ public enum Bindings {
         EvalBindings.self,
         StageBindings.self,
         SettingsBindings.self,
+        OnlineBindings.self,
     ]
 }
