@@ -141,9 +141,10 @@ local function online(v)
     rounds[r] = t
     print(string.format("%s round %d: generate %.1f s, confidence %.1f s, select %.2f s, train %.1f s → %.1f s; audit %.1f s [load %s]",
                         v.name, r, t.generate, t.confidence, t.select, t.train, t.total, t.audit, t.load))
-    print(string.format("  self-labels: %d (pair, anchor) entries, overall accuracy %.1f%%; raters on the same pairs %.1f%%, on every pair %.1f%%",
-                        pooled.selected.labelled, 100 * (pooled.selected.accuracy.overall or 0 / 0),
-                        100 * (pooled.selected.rater_accuracy.overall or 0 / 0), 100 * (audit.raters.accuracy.overall or 0 / 0)))
+    local function percent(x) return x and string.format("%.1f%%", 100 * x) or "n/a" end
+    print(string.format("  self-labels: %d (pair, anchor) entries, overall accuracy %s; raters on the same pairs %s, on every pair %s",
+                        pooled.selected.labelled, percent(pooled.selected.accuracy.overall),
+                        percent(pooled.selected.rater_accuracy.overall), percent(audit.raters.accuracy.overall)))
   end
   return { models = models, rounds = rounds, meter = m, name = v.name, variant = v }
 end
@@ -181,6 +182,7 @@ final:save("online/model.safetensors")
 
 -- Evaluation like Table 1: every model on the same prompts with the same noise.
 local eval_committee = S.eval.committee and committee or nil
+local metrics   -- the evaluation's metric names (committee members, then the oracle's), set by the first evaluation
 local evaluations = {}   -- per model: each model is evaluated once
 local function evaluate(model)
   if evaluations[model] then return evaluations[model] end
@@ -189,16 +191,15 @@ local function evaluate(model)
   for _, suite in ipairs(S.eval.suites) do
     out[suite] = semidpo.eval.run{ model = model, suite = suite, committee = eval_committee, seed = semidpo.seed,
                                    steps = S.eval.steps, guidance = S.eval.guidance, limit = S.eval.prompts }
+    metrics = metrics or out[suite]:metrics()
   end
   return out
 end
-local metrics
 local function score_rows(entries)
   local rows = {}
   for _, suite in ipairs(S.eval.suites) do
     for _, e in ipairs(entries) do
       local s = e.scores[suite]
-      metrics = metrics or s:metrics()
       local means, row = s:means(), { suite, e.name }
       for _, k in ipairs(metrics) do row[#row + 1] = means[k] end
       rows[#rows + 1] = row
