@@ -101,8 +101,10 @@ local function online(v)
     if v.ensemble == "pair" and r >= 2 then couples[2] = { model = models[r - 2], reference = refs[r - 2] } end
     c0 = semidpo.clock()
     local conf, members, conf_test, members_test = timed(m, function()
-      local a, b = semidpo.online.confidence{ couples = couples, pairs = gen, combine = S.combine, beta = S.beta, seed = semidpo.seed + r }
-      local c, d = semidpo.online.confidence{ couples = couples, pairs = test, combine = S.combine, beta = S.beta, seed = semidpo.seed + r }
+      local a, b = semidpo.online.confidence{ couples = couples, pairs = gen, combine = S.combine, beta = S.beta, seed = semidpo.seed + r,
+                                              winograd = S.confidence_winograd }
+      local c, d = semidpo.online.confidence{ couples = couples, pairs = test, combine = S.combine, beta = S.beta, seed = semidpo.seed + r,
+                                              winograd = S.confidence_winograd }
       return a, b, c, d
     end)
     t.confidence = semidpo.clock() - c0
