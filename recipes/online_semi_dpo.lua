@@ -89,6 +89,7 @@ local function online(v)
     local dir = string.format("%s/round%d/", v.name, r)
     local prev, prev_ref = models[r - 1], refs[r - 1]
     local t = { number = r, load = timing.loadavg() }
+    local cpu0 = semidpo.cpu_seconds()
     local c0 = semidpo.clock()
     local gen = timed(m, function()
       return semidpo.online.generate{ model = prev, prompts = round_prompts(r, v.pairs), seed = semidpo.seed + r,
@@ -123,6 +124,7 @@ local function online(v)
     model:freeze()
     models[r], refs[r] = model, reference
     t.total = t.generate + t.confidence + t.select + t.train
+    t.cpu = semidpo.cpu_seconds() - cpu0   -- CPU seconds of the round's four phases, both threads
 
     -- The audit (not part of the method: it reads the world's truth): the selected self-labels, the signs
     -- of every z before any threshold, and (with two couples) what round r−1's model alone would have selected.
@@ -141,8 +143,8 @@ local function online(v)
     for _, row in ipairs(audit.rows) do if row.anchor == nil then pooled[row.set] = row end end
     t.pooled, t.raters, t.couples, t.pairs = pooled, audit.raters, #couples, gen:count()
     rounds[r] = t
-    print(string.format("%s round %d: generate %.1f s, confidence %.1f s, select %.2f s, train %.1f s → %.1f s; audit %.1f s [load %s]",
-                        v.name, r, t.generate, t.confidence, t.select, t.train, t.total, t.audit, t.load))
+    print(string.format("%s round %d: generate %.1f s, confidence %.1f s, select %.2f s, train %.1f s → %.1f s (%.1f CPU s); audit %.1f s [load %s]",
+                        v.name, r, t.generate, t.confidence, t.select, t.train, t.total, t.cpu, t.audit, t.load))
     local function percent(x) return x and string.format("%.1f%%", 100 * x) or "n/a" end
     print(string.format("  self-labels: %d (pair, anchor) entries, overall accuracy %s; raters on the same pairs %s, on every pair %s",
                         pooled.selected.labelled, percent(pooled.selected.accuracy.overall),
@@ -156,7 +158,7 @@ local function pct(x) return x and 100 * x or false end   -- a share in percent;
 local function round_tables(run)
   local rows, drift = {}, {}
   for _, t in ipairs(run.rounds) do
-    rows[#rows + 1] = { tostring(t.number), t.pairs, t.couples, t.generate, t.confidence, t.select, t.train, t.total, t.audit, t.load }
+    rows[#rows + 1] = { tostring(t.number), t.pairs, t.couples, t.generate, t.confidence, t.select, t.train, t.total, t.cpu, t.audit, t.load }
     for _, set in ipairs{ "selected", "selected by model r-1 alone", "every sign (no threshold)" } do
       local p = t.pooled[set]
       if p then
@@ -167,7 +169,7 @@ local function round_tables(run)
     end
   end
   semidpo.eval.table{ title = run.name .. ": wall seconds per phase of each round", path = run.name .. "/timing", decimals = 1,
-                      columns = { "round", "pairs", "couples", "generate", "confidence", "select", "train", "round", "audit", "load" },
+                      columns = { "round", "pairs", "couples", "generate", "confidence", "select", "train", "round", "round CPU s", "audit", "load" },
                       rows = rows }
   local d = semidpo.eval.table{ title = run.name .. ": self-labels against the world's truth (all anchors pooled, %)",
                       path = run.name .. "/self_labels", decimals = 1,
