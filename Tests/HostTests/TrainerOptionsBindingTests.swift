@@ -221,7 +221,7 @@ private let preludeLines = toyPairsLua.split(separator: "\n", omittingEmptySubse
         local summary = semidpo.dpo.train{policy = model, reference = ref, pairs = pairs_, robust_scores = scores, steps = 2, batch_size = 4,
                           log = "robust", ref_update_every = 1, lr = 1e-3,
                           validation = {every = 1, run = function(step)
-                            local e = semidpo.diffusion.evaluate{model = model, prompts = {"a red circle"}, steps = 2}
+                            local e = semidpo.eval.run{model = model, suite = {"a red circle"}, steps = 2}:means()
                             return {overall = e.overall}
                           end},
                           beta = 100, loss = function(z, label, w)
