@@ -33,5 +33,6 @@ public enum Bindings {
         StatsBindings.self, EvalIntervalBindings.self,
         StageBindings.self,
         SettingsBindings.self,
+        OnlineBindings.self,
     ]
 }

@@ -193,8 +193,8 @@ private func model_config(_ L: OpaquePointer?) -> Int32 {
 /// Sampler settings from options `steps`, `guidance` (number, or false for the conditional model
 /// alone), `eta`, `method` ("ddim" | "ddpm"), `batch_size`, `winograd` (false: the 3×3 convolutions by
 /// im2col as in training, bit for bit, instead of Winograd F(4×4, 3×3)).
-private func samplerConfig(_ o: LuaOptions, _ args: LuaArgs, index: Int32, defaultGuidance: Double) throws -> SamplerConfig {
-    let steps = try o.integer("steps", default: 50)
+func samplerConfig(_ o: LuaOptions, _ args: LuaArgs, index: Int32, defaultGuidance: Double, defaultSteps: Int = 50) throws -> SamplerConfig {
+    let steps = try o.integer("steps", default: defaultSteps)
     let eta = try o.number("eta", default: 0)
     let method: SamplerConfig.Method
     switch try o.string("method", default: "ddim") {
@@ -216,7 +216,7 @@ private func samplerConfig(_ o: LuaOptions, _ args: LuaArgs, index: Int32, defau
 }
 
 /// Prompt texts from a list of strings, or of tables with a `text` field (GenEval entries).
-private func promptTexts(_ value: Any?, _ args: LuaArgs, index: Int32, key: String = "prompts") throws -> [String] {
+func promptTexts(_ value: Any?, _ args: LuaArgs, index: Int32, key: String = "prompts") throws -> [String] {
     guard let list = value as? [Any] else {
         throw args.error(index, "option '\(key)': expected a list of prompt strings, got \(value.map(LuaOptions.luaTypeName) ?? "nil")")
     }

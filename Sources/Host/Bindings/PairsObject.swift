@@ -22,6 +22,7 @@ final class PairsObject: LuaObject, PairSource {
 
     var luaDescription: String {
         if let d = source as? DatasetPairs { return "Pairs(\(count) of \(d.dataset.count) pairs of \(d.dataset.directory))" }
+        if source is GeneratedPairs { return "Pairs(\(count) generated pairs of \(imageShape.map(String.init).joined(separator: "×")))" }
         return "Pairs(\(count) pairs of \(imageShape.map(String.init).joined(separator: "×")))"
     }
 }
@@ -52,6 +53,7 @@ private func pairs_subset(_ L: OpaquePointer?) -> Int32 {
         switch p.source {
         case let d as DatasetPairs: try args.push(PairsObject(try d.subset(ids: wanted)))
         case let m as InMemoryPairs: try args.push(PairsObject(try m.subset(rows)))
+        case let g as GeneratedPairs: try args.push(PairsObject(try g.subset(rows)))
         default: throw args.error(1, "subset: unsupported pair source")
         }
         return 1
@@ -62,10 +64,13 @@ private func pairs_subset(_ L: OpaquePointer?) -> Int32 {
 /// the form `semidpo.dpo.audit{truth = …}` takes — true alignment, aesthetics, detail, overall per pair.
 private func pairs_truth(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "truth") { args in
-        guard let d = try args.this(PairsObject.self).source as? DatasetPairs else {
-            throw args.error(1, "truth needs pairs of a world dataset (ds:pairs(), a partition's clean/test/noisy)")
+        let source = try args.this(PairsObject.self).source
+        let t: PairTruth
+        switch source {
+        case let d as DatasetPairs: t = try d.truth()
+        case let g as GeneratedPairs: t = try g.truth()   // winner = image 0, loser = image 1
+        default: throw args.error(1, "truth needs pairs of a world dataset (ds:pairs(), a partition's clean/test/noisy) or generated pairs (semidpo.online.generate)")
         }
-        let t = try d.truth()
         try args.push(["dimensions": t.dimensions, "winner": t.winner.map { r in r.map { Double($0) } as [Any] } as [Any],
                        "loser": t.loser.map { r in r.map { Double($0) } as [Any] } as [Any]] as [String: Any])
         return 1
