@@ -13,7 +13,7 @@
 -- Each round prints and records the wall time of its phases (generate, confidence, select, train, audit).
 --   semidpo run recipes/online_semi_dpo.lua [--set rounds=2] [--set round_pairs=1000] [--set ablations=none] …
 local semidpo = require "semidpo"
-local timing = dofile(semidpo.recipe_dir .. "/lib/timing.lua")
+local timing = require "semidpo.timing"
 
 local S = semidpo.settings(semidpo.recipe_dir .. "/online_semi_dpo.yaml")
 local function check(ok, message) if not ok then error(message, 2) end end

@@ -171,7 +171,7 @@ private func rawSafetensors(_ header: String, dataBytes: Int) -> Data {
         do { try read(); Issue.record("no error") } catch { #expect("\(error)".hasSuffix("\(fifo): it is a FIFO (named pipe), not a regular file")) }
     }
     do { _ = try SHA256.hex(fileAt: scratch("")); Issue.record("no error") } catch {
-        #expect("\(error)".hasSuffix(": not a regular file"))
+        #expect("\(error)".hasSuffix("it is a directory, not a regular file"))
     }
     do { _ = try SHA256.hex(fileAt: scratch("missing")); Issue.record("no error") } catch {
         #expect("\(error)" == "cannot read \(scratch("missing")): No such file or directory")

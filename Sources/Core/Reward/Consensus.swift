@@ -506,17 +506,9 @@ public func writeIdList(_ ids: [Int64], to path: String) throws {
 /// read exactly as Int64 (never through Double); a float, an id outside Int64 or any other value is an
 /// error naming the file, line and column.
 public func readIdList(_ path: String) throws -> [Int64] {
-    // Ids are exact integers of magnitude < 2^53: beyond that a JSON number may already have been
-    // rounded by whoever wrote it (every JavaScript or Python-float writer), so it is refused.
-    let limit: UInt64 = 1 << 53
     let file = try MappedFile(path: path)
     var s = JSONScanner(file.bytes, start: 0, end: file.bytes.count)
     var ids: [Int64] = []
-    func checkExact(_ id: Int64, _ at: Int) throws {
-        guard id.magnitude < limit else {
-            throw s.fail("the id \(id) is not below 2^53 (ids must be exact integers of magnitude < 2^53)", at: at)
-        }
-    }
     do {
         try s.expect(UInt8(ascii: "["), "'[' (an id list is a JSON array)")
         if !s.consume(UInt8(ascii: "]")) {
@@ -526,13 +518,9 @@ public func readIdList(_ path: String) throws -> [Int64] {
                     let at = s.pos
                     let text = try s.parseString()
                     guard let id = Int64(text) else { throw s.fail("id \"\(text)\" is not an integer that fits in 64 bits", at: at) }
-                    try checkExact(id, at)
                     ids.append(id)
                 } else {
-                    let at = s.pos
-                    let id = try s.parseInteger("id")
-                    try checkExact(id, at)
-                    ids.append(id)
+                    ids.append(try s.parseInteger("id"))
                 }
             } while s.consume(UInt8(ascii: ","))
             try s.expect(UInt8(ascii: "]"), "',' or ']' in the id list")

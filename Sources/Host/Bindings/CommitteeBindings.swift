@@ -193,7 +193,7 @@ private func committee_read_ids(_ L: OpaquePointer?) -> Int32 {
 /// to the run directory, recorded as a run output.
 private func committee_write_ids(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "write_ids") { args in
-        let ids = try args.integers(1, in: (1 - (1 << 53))...((1 << 53) - 1))   // what read_ids accepts back
+        let ids = try args.integers(1)   // exact 64-bit integers, as read_ids reads them back
         let path = try args.run.resolve(args.string(2))
         try writeIdList(ids.map { Int64($0) }, to: path)
         try args.run.recordOutput(path)
