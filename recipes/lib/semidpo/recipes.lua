@@ -59,9 +59,9 @@ function R.dataset(c)
 end
 
 --- The unanimous consensus split of `R.dataset(c)` by the committee `members` (held-out share
---- `c.test_fraction`, seed `c.seed`), computed once per run.
+--- `c.test_fraction`, seed `c.seed`), computed once per run and dataset (a multi-seed run holds one per seed).
 function R.split(c, members)
-  local id = table.concat(members, "+") .. "\0" .. (c.data_prefix or "paper")
+  local id = table.concat(members, "+") .. "\0" .. R.dataset(c):dir() .. "\0" .. tostring(c.test_fraction) .. "\0" .. c.seed
   if not splits[id] then
     local committee = semidpo.committee.new{ members = members }
     splits[id] = committee:partition(R.dataset(c), { rule = "unanimous", test_fraction = c.test_fraction, seed = c.seed })
@@ -121,6 +121,9 @@ local function summary_outputs(s)
   return { steps = s.steps, mean_loss_last_tenth = s.mean_loss_last_tenth, mean_accuracy_last_tenth = s.mean_accuracy_last_tenth }
 end
 
+-- For stages built on these (recipes/lib/semidpo/controls.lua): the same key parts and outputs.
+R.data_settings, R.train_settings, R.summary_outputs = data_settings, train_settings, summary_outputs
+
 --- Training steps of the baselines: `c.baseline_steps` when set and > 0, otherwise `c.steps` (one Semi-DPO iteration's).
 function R.baseline_steps(c) return (c.baseline_steps or 0) > 0 and c.baseline_steps or c.steps end
 
@@ -153,6 +156,7 @@ local function labelled_set(c, split, i)
   end
   return clean:subset(part)
 end
+R.labelled_set = labelled_set
 
 --- Semi-DPO with committee `members`, iterations 0 … `upto`: a list of stage results (index i + 1 = iteration i).
 --- Iteration 0 (`semi_iter0`): DPO on the clean pairs from the base model. Iteration i ≥ 1 (`semi_iter<i>`):
