@@ -83,8 +83,10 @@ end
 
 local metrics = { "alignment", "aesthetics", "detail", "overall" }
 for _, m in ipairs(S.committee) do metrics[#metrics + 1] = m end
-local groups = { "all suites" }
-for _, s in ipairs(S.suites) do groups[#groups + 1] = s end
+-- The comparison groups: the suites' prompts pooled ("all suites", when there are several), then each suite.
+local pooled = #S.suites > 1 and "all suites" or S.suites[1]
+local groups = { pooled }
+if #S.suites > 1 then for _, s in ipairs(S.suites) do groups[#groups + 1] = s end end
 
 -- scores[label][group][k]: per-prompt record {metric = {score per prompt}} of seed k ("all suites": the
 -- suites' prompts one after another); audits[id][k]: C.audit's counts.
@@ -116,7 +118,7 @@ for k, seed in ipairs(S.seeds) do
         for _, x in ipairs(per_prompt[m]) do all[m][#all[m] + 1] = x end
       end
     end
-    scores[entry[1]]["all suites"][k] = all
+    if #S.suites > 1 then scores[entry[1]][pooled][k] = all end
   end
   print(string.format("== seed %d in %.1f min (%.1f min so far)", seed, (semidpo.clock() - t0) / 60, (semidpo.clock() - t_start) / 60))
 end
@@ -200,18 +202,18 @@ for _, a in ipairs(arms) do
 end
 local audit = semidpo.eval.table{
   title = "Controls: label audit — each arm's training labels (pair × anchor, pooled over rounds, mean over seeds) vs the world's true dimensions (%; a true tie counts ½)",
-  path = "controls_audit", columns = { "arm", "labels", "labels per seed", "alignment", "aesthetics", "detail", "overall", "= human label" },
+  path = "controls_audit", columns = { "arm", "which labels", "labels per seed", "alignment", "aesthetics", "detail", "overall", "= human label" },
   rows = arows, decimals = 1 }
 
 -- 4. What carries the gain, read from the intervals only (pooled over suites).
 local function verdict(d)
   if d.lo > 0 then return "above" elseif d.hi < 0 then return "below" else return "within" end
 end
-local function fmt(d) return string.format("Δ = %+.4f [%+.4f, %+.4f]", d.mean, d.lo, d.hi) end
-local g = "all suites"
+local function fmt(d) return string.format("Δ = %+.3g [%+.3g, %+.3g]", d.mean, d.lo, d.hi) end
+local g = pooled
 local lines = { "# What carries Semi-DPO's gain", "",
                 "Generated from the 95% intervals of the overall score (MPS role), paired over the " ..
-                "prompts of all suites, " .. heading .. ". An interval that contains 0 is read as " ..
+                "prompts of " .. (#S.suites > 1 and "all suites, " or pooled .. ", ") .. heading .. ". An interval that contains 0 is read as " ..
                 "\"no detectable difference\", never as a direction; with few seeds the intervals span " ..
                 "roughly the range of the per-seed values (docs/method.md \"Uncertainty\").", "" }
 local said = {

@@ -213,8 +213,8 @@ function C.audit(c, id, rounds, semi)
   local noisy_pairs = split:noisy()
   local anchors = semidpo.dpo.labels{ file = semi[2].dir .. "/pseudo_labels.json", pairs = noisy_pairs }:anchors()
   local all, noisy = new_acc(), new_acc()
-  local rounds = (kind == "dpo" or kind == "kto") and 1 or (c.iterations + 1)
-  for i = 0, rounds - 1 do
+  local count = (kind == "dpo" or kind == "kto") and 1 or (c.iterations + 1)
+  for i = 0, count - 1 do
     local human_set = (kind == "dpo_all" or kind == "dpo" or kind == "kto") and R.dataset(c):pairs() or R.labelled_set(c, split, i)
     add_audit(all, human_set, C.human_labels(human_set, anchors))
     if i >= 1 and kind ~= "dpo_all" and kind ~= "dpo_clean" then
