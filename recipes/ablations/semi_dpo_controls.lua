@@ -66,9 +66,12 @@ for _, id in ipairs(S.arms) do
 end
 local arms = {}
 for _, a in ipairs(C.ARMS) do if wanted[a.id] then arms[#arms + 1] = a end end
+local listed = {}
 for _, suite in ipairs(S.suites) do
   assert(suite == "pickapic" or suite == "hpsv2" or suite == "parti",
          "setting 'suites': Table 1's suites are pickapic, hpsv2 and parti, got '" .. tostring(suite) .. "'")
+  assert(not listed[suite], "setting 'suites': '" .. suite .. "' is listed twice")
+  listed[suite] = true
 end
 assert(S.iterations >= 1, "setting 'iterations' must be ≥ 1 (the relabelled arms change Semi-DPO's rounds 1 …)")
 
