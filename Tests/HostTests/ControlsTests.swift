@@ -119,11 +119,10 @@ private func randomSign(_ seed: Int, _ round: Int, _ id: Int, _ anchor: Int) -> 
     @Test func recipeAtTinySettings() throws {
         let w = TinyWorld.shared
         let cache = "\(w.root)/cache-controls"
-        let out = try runShipped("ablations/semi_dpo_controls.lua", [
-            "base=\(w.base)", "data_root=\(w.root)/data", "cache=\(cache)", "pairs=40", "test_fraction=0.1",
-            "committee=clip,aesthetic", "steps=2", "steps0=1", "warmup=0", "batch_size=2", "iterations=1",
-            "suites=pickapic,hpsv2", "suite_size=8", "eval_prompts=3", "eval_steps=1", "seeds=0,1", "resamples=50",
-            "permutation_resamples=200"])
+        let shared = ["base=\(w.base)", "data_root=\(w.root)/data", "cache=\(cache)", "pairs=40", "test_fraction=0.1",
+                      "committee=clip,aesthetic", "steps=2", "steps0=1", "warmup=0", "batch_size=2", "iterations=1",
+                      "suites=pickapic,hpsv2", "suite_size=8", "eval_prompts=3", "eval_steps=1"]
+        let out = try runShipped("ablations/semi_dpo_controls.lua", shared + ["seeds=0,1", "resamples=50", "permutation_resamples=200"])
         for f in ["controls.md", "controls.csv", "controls_scores.md", "controls_scores.csv", "controls_audit.md",
                   "controls_audit.csv", "controls_gain.md", "controls_report.md", "tables.json"] { parses(out + "/" + f) }
         let tables = try JSON.parse(file: out + "/tables.json")
@@ -137,6 +136,13 @@ private func randomSign(_ seed: Int, _ round: Int, _ id: Int, _ anchor: Int) -> 
         }
         let gain = try String(contentsOfFile: out + "/controls_gain.md", encoding: .utf8)
         #expect(gain.contains("A3 Semi-DPO mask, human labels vs A6: Δ = ") && gain.contains("A1 − A7"), "\(gain)")
+
+        // Nothing computed twice: paper.lua's Table 1 (seed 0, its baselines at steps0 + iterations × steps) finds
+        // every stage it needs — Semi-DPO, Diffusion-DPO/KTO and the four models' evaluations — in the controls' cache.
+        let stages = { try FileManager.default.subpathsOfDirectory(atPath: cache).filter { $0.hasSuffix("stage.yaml") }.sorted() }
+        let before = try stages()
+        _ = try runShipped("tables/table1.lua", shared + ["baseline_steps=3"])
+        #expect(try stages() == before, "tables/table1.lua computed stages the controls had already run")
 
         // "pseudo" (Semi-DPO's own signs) through relabelled_round reproduces semi_iter1's training log.
         let recipe = tempDir() + "/pseudo.lua"
