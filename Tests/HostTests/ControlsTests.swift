@@ -119,7 +119,7 @@ private func randomSign(_ seed: Int, _ round: Int, _ id: Int, _ anchor: Int) -> 
     @Test func recipeAtTinySettings() throws {
         let w = TinyWorld.shared
         let cache = "\(w.root)/cache-controls"
-        let shared = ["base=\(w.base)", "data_root=\(w.root)/data", "cache=\(cache)", "pairs=40", "test_fraction=0.1",
+        let shared = ["base=\(w.base)", "data_root=\(w.root)/data-controls", "cache=\(cache)", "pairs=40", "test_fraction=0.1",
                       "committee=clip,aesthetic", "steps=2", "steps0=1", "warmup=0", "batch_size=2", "iterations=1",
                       "suites=pickapic,hpsv2", "suite_size=8", "eval_prompts=3", "eval_steps=1"]
         let out = try runShipped("ablations/semi_dpo_controls.lua", shared + ["seeds=0,1", "resamples=50", "permutation_resamples=200"])
@@ -147,7 +147,7 @@ private func randomSign(_ seed: Int, _ round: Int, _ id: Int, _ anchor: Int) -> 
         // "pseudo" (Semi-DPO's own signs) through relabelled_round reproduces semi_iter1's training log.
         let recipe = tempDir() + "/pseudo.lua"
         try (requireControls + """
-            local c = { pairs = 40, data_root = "\(w.root)/data", test_fraction = 0.1, committee = { "clip", "aesthetic" },
+            local c = { pairs = 40, data_root = "\(w.root)/data-controls", test_fraction = 0.1, committee = { "clip", "aesthetic" },
                         base = "\(w.base)", beta = 2500, lr = 2e-5, batch_size = 2, warmup = 0, steps0 = 1, steps = 2,
                         iterations = 1, percentile = 80.0, guard = { floor = 0.70, raise_to = 90.0 }, unlabeled_weight = 1.0, seed = 1 }
             local semi = C.semi(c)
