@@ -13,7 +13,7 @@ local C = {}
 --- The arms, in table order. `kind` names how each is built (C.arm).
 C.ARMS = {
   { id = "A1", kind = "dpo_all", label = "A1 iterative DPO, all pairs, human labels",
-    what = "Diffusion-DPO on every pair with its human label, 1 + iterations rounds, each from the previous round's model against it" },
+    what = "Diffusion-DPO on every pair with its human label (the clean-test pairs included, as the Diffusion-DPO baseline), 1 + iterations rounds, each from the previous round's model against it" },
   { id = "A2", kind = "dpo_clean", label = "A2 iterative DPO, clean pairs only",
     what = "the same schedule on the consensus-clean pairs only (round 0 is Semi-DPO's iteration 0)" },
   { id = "A3", kind = "human", label = "A3 Semi-DPO mask, human labels",
