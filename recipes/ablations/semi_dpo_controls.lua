@@ -15,7 +15,7 @@
 -- rounds still start from, and are referenced to, that arm's own previous model. This is the clean
 -- control of label *content*: re-selecting with each arm's own model would change which pairs are
 -- trained on as well as their labels. Round 1 of a relabelled arm with Semi-DPO's signs reproduces
--- semi_iter1 bit for bit (tested). Round 0 is shared: A2–A5's is Semi-DPO's iteration 0, A1's is
+-- semi_iter1's training log byte for byte (tested). Round 0 is shared: A2–A5's is Semi-DPO's iteration 0, A1's is
 -- Diffusion-DPO at steps0 steps; A6/A7/A8 are paper.lua's stages (`semi_iter*`, `dpo`/`kto` with
 -- baseline_steps = steps0 + iterations × steps), so with paper.yaml's settings and the same cache
 -- nothing is computed twice. The library: recipes/lib/semidpo/controls.lua.
