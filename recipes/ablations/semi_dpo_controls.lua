@@ -231,7 +231,7 @@ local said = {
          below = "the human labels on Semi-DPO's selected pairs do worse than its pseudo-labels: pseudo-label content matters" },
   A4 = { above = "the world's true overall labels on the selected pairs do better: more accurate labels would add to the gain (the ceiling)",
          within = "even the world's true overall labels on the selected pairs do no detectably better: label accuracy on these pairs is not shown to be the bottleneck",
-         below = "the world's true overall labels on the selected pairs do worse than the pseudo-labels: the evaluation rewards something the overall truth does not" },
+         below = "the world's true overall labels on the selected pairs do worse than the pseudo-labels: agreement with the truth is not what makes the pseudo-labels work" },
   A5 = { above = "random labels on the selected pairs do better than the pseudo-labels",
          within = "random labels on the selected pairs do as well as the pseudo-labels (no detectable difference): label content on these pairs is not shown to matter — what is left is which pairs are added, their images, and the schedule",
          below = "random labels on the selected pairs do worse than the pseudo-labels: the label content matters" },
