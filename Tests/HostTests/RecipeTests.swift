@@ -7,7 +7,7 @@ import Core
 @testable import Host
 
 /// A temporary root with a tiny base model (`base.safetensors`, 16×16, channels 8/16), made once.
-private final class TinyWorld: @unchecked Sendable {
+final class TinyWorld: @unchecked Sendable {
     static let shared = TinyWorld()
     let root: String
     let base: String
@@ -37,7 +37,7 @@ private final class TinyWorld: @unchecked Sendable {
 }
 
 /// Runs a shipped recipe with `settings`; returns the run directory after checking the exit status.
-private func runShipped(_ name: String, _ settings: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+func runShipped(_ name: String, _ settings: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
     let out = tempDir()
     var errs: [String] = []
     let status = RecipeRunner.run(.init(recipe: recipePath(name), settings: settings, out: out, threads: 2), errors: { errs.append($0) })
@@ -49,7 +49,7 @@ private func runShipped(_ name: String, _ settings: [String], sourceLocation: So
 
 /// Checks that `path` exists and parses by its extension (YAML, JSON, CSV with a header and a row,
 /// Markdown with text, PNG signature, safetensors header).
-private func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
+func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
     guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else {
         Issue.record("missing or empty: \(path)", sourceLocation: sourceLocation)
         return

@@ -122,6 +122,9 @@ local function summary_outputs(s)
   return { steps = s.steps, mean_loss_last_tenth = s.mean_loss_last_tenth, mean_accuracy_last_tenth = s.mean_accuracy_last_tenth }
 end
 
+-- For stages built on these (recipes/lib/semidpo/controls.lua): the same key parts and outputs.
+R.data_settings, R.train_settings, R.summary_outputs = data_settings, train_settings, summary_outputs
+
 --- Training steps of the baselines: `c.baseline_steps` when set and > 0, otherwise `c.steps` (one Semi-DPO iteration's).
 function R.baseline_steps(c) return (c.baseline_steps or 0) > 0 and c.baseline_steps or c.steps end
 
@@ -154,6 +157,7 @@ local function labelled_set(c, split, i)
   end
   return clean:subset(part)
 end
+R.labelled_set = labelled_set
 
 --- Per anchor, per pair of a Confidence: 1 when z > 0 (the model prefers the labelled winner), ½ when
 --- z = 0, 0 when z < 0 — the per-pair terms whose mean is `conf:accuracy()` (ties ½).
