@@ -42,6 +42,27 @@ public func confidenceNoise(id: Int64, seed: UInt64, shape: [Int]) -> Tensor {
     Tensor.normal(shape, key: RandomKey(seed: seed).child("confidence-noise").child(UInt64(bitPattern: id)))
 }
 
+/// One batch of a confidence pass: winners and losers stacked [x_w; x_l] (2B samples), pair i's noise
+/// ε_i (`confidenceNoise`) for both its images, the tokens twice; the token ids are checked against
+/// every model that will see them.
+struct ConfidenceBatch {
+    let x: Tensor        // (2B, C, H, W)
+    let eps: Tensor      // (2B, C, H, W)
+    let tokens: TokenBatch
+    let count: Int       // B
+
+    init(_ pairs: PairSource, rows: [Int], seed: UInt64, models: [Denoiser]) throws {
+        let batch = try pairs.batch(rows)
+        for m in models { try m.checkTokens(batch.tokens) }
+        let noise = Tensor(shape: batch.winners.shape,
+                           data: batch.ids.flatMap { confidenceNoise(id: $0, seed: seed, shape: pairs.imageShape).data })
+        x = concat([batch.winners, batch.losers], axis: 0)
+        eps = concat([noise, noise], axis: 0)
+        tokens = batch.tokens.appending(batch.tokens)
+        count = rows.count
+    }
+}
+
 /// Computes z(t) for every pair of `pairs` at every anchor, under `noGrad`:
 ///
 ///     z(t) = β · [ (mse_ref(x_w, t) − mse_ref(x_l, t)) − (mse_θ(x_w, t) − mse_θ(x_l, t)) ]
@@ -65,15 +86,8 @@ public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSour
         var start = 0
         while start < n {
             let rows = Array(start..<min(n, start + config.batchSize))
-            let batch = try pairs.batch(rows)
-            try model.checkTokens(batch.tokens)
-            try reference.checkTokens(batch.tokens)
-            let noise = Tensor(shape: batch.winners.shape,
-                               data: batch.ids.flatMap { confidenceNoise(id: $0, seed: config.seed, shape: pairs.imageShape).data })
-            let x = concat([batch.winners, batch.losers], axis: 0)
-            let eps = concat([noise, noise], axis: 0)
-            let tokens = batch.tokens.appending(batch.tokens)
-            let b = rows.count
+            let cb = try ConfidenceBatch(pairs, rows: rows, seed: config.seed, models: [model, reference])
+            let (x, eps, tokens, b) = (cb.x, cb.eps, cb.tokens, cb.count)
             for (j, t) in config.anchors.enumerated() {
                 let ts = [Int](repeating: t, count: 2 * b)
                 let m = model.perSampleMSE(x0: x, noise: eps, timesteps: ts, tokens: tokens)

@@ -235,13 +235,8 @@ public func ensembleConfidence(couples: [(model: Denoiser, reference: Denoiser)]
         var start = 0
         while start < n {
             let rows = Array(start..<min(n, start + config.batchSize))
-            let batch = try pairs.batch(rows)
-            let noise = Tensor(shape: batch.winners.shape,
-                               data: batch.ids.flatMap { confidenceNoise(id: $0, seed: config.seed, shape: pairs.imageShape).data })
-            let x = concat([batch.winners, batch.losers], axis: 0)
-            let eps = concat([noise, noise], axis: 0)
-            let tokens = batch.tokens.appending(batch.tokens)
-            let b = rows.count
+            let cb = try ConfidenceBatch(pairs, rows: rows, seed: config.seed, models: distinct)
+            let (x, eps, tokens, b) = (cb.x, cb.eps, cb.tokens, cb.count)
             for (j, t) in config.anchors.enumerated() {
                 let ts = [Int](repeating: t, count: 2 * b)
                 var mse = [Tensor?](repeating: nil, count: distinct.count)           // (2B,) per distinct model
