@@ -218,3 +218,50 @@ private func tinyModel(seed: UInt64) throws -> DiffusionModel {
         #expect(throws: CoreError("\(dir)/tables.json: expected a JSON object of tables")) { try TableFiles.write(t, name: "t", directory: dir) }
     }
 }
+
+/// GenEval's several images per prompt (`suitePrompts(minImages:)`, `SampleID.image`, `genevalPasses`).
+@Suite struct GenevalImagesTests {
+    /// limit 2, minImages 5: two prompts per category ⇒ ⌈5 / 2⌉ = 3 images each (6 per category ≥ 5), each
+    /// prompt's images 0, 1, 2 together, with the prompt's seed index; minImages 1 is the one-image list.
+    @Test func imagesPerPromptRule() throws {
+        let one = try Evaluation.suitePrompts("geneval", limit: 2)
+        let many = try Evaluation.suitePrompts("geneval", limit: 2, minImages: 5)
+        #expect(many.count == 36)
+        #expect(many.map(\.image) == Array(repeating: [0, 1, 2], count: 12).flatMap { $0 })
+        #expect(many.enumerated().allSatisfy { $1.prompt == one[$0 / 3].prompt && $1.seedIndex == one[$0 / 3].seedIndex })
+        #expect(try Evaluation.suitePrompts("geneval", limit: 2, minImages: 1) == one)
+        // The world's suite at the paper's settings: 23 / 60 / 75 / 90 / 100 / 100 prompts ⇒ 5 / 2 / 2 / 2 / 1 / 1 images.
+        let paper = try Evaluation.suitePrompts("geneval", limit: 100, minImages: 100)
+        let perCategory = GenEvalCategory.allCases.map { c in paper.filter { $0.prompt.category == c }.count }
+        #expect(perCategory == [115, 120, 150, 180, 100, 100] && paper.count == 765)
+        #expect(throws: CoreError("min images must be ≥ 1 (got 0)")) { try Evaluation.suitePrompts("geneval", minImages: 0) }
+        #expect(throws: CoreError("min images: only the geneval suite samples several images per prompt (suite 'parti')")) {
+            try Evaluation.suitePrompts("parti", minImages: 4)
+        }
+    }
+
+    /// Image 0 keeps the one-image noise; image k has other noise, not that of the next seed's image 0.
+    @Test func imageNoise() {
+        let a = SampleID(seed: 3, index: 5), a0 = SampleID(seed: 3, index: 5, image: 0)
+        #expect(a.initialNoise(count: 8) == a0.initialNoise(count: 8) && a.stepNoise(step: 2, count: 8) == a0.stepNoise(step: 2, count: 8))
+        let a1 = SampleID(seed: 3, index: 5, image: 1), a2 = SampleID(seed: 3, index: 5, image: 2)
+        #expect(a1.initialNoise(count: 8) != a.initialNoise(count: 8) && a2.initialNoise(count: 8) != a1.initialNoise(count: 8))
+        #expect(a1.initialNoise(count: 8) != SampleID(seed: 4, index: 5).initialNoise(count: 8))
+        #expect(a1.stepNoise(step: 0, count: 8) != a.stepNoise(step: 0, count: 8))
+    }
+
+    /// limit 1, minImages 2: one prompt per category, two images each (12 rows). Passes per image (category
+    /// order): single 1 1, two 1 0, counting 0 0, colours 0 1, position 1 1, colour attr 0 0 ⇒ per-prompt
+    /// rates 1, ½, 0, ½, 1, 0; category rates the same (one prompt each); overall = 3 / 6 = 0.5.
+    @Test func passesGroupedByPrompt() throws {
+        let prompts = try Evaluation.suitePrompts("geneval", limit: 1, minImages: 2)
+        let pass = [true, true, true, false, false, false, false, true, true, true, false, false]
+        let s = try EvalScores(prompts: prompts, metrics: ["overall"], values: [[Double](repeating: 0, count: 12)], genevalPass: pass,
+                               seed: 0, steps: 20, guidance: 5)
+        #expect(s.genevalPasses["two_objects"] == [[1, 0]] && s.genevalPasses["colors"] == [[0, 1]] && s.genevalPasses.count == 6)
+        #expect(s.genevalRates.map(\.rate) == [1, 0.5, 0, 0.5, 1, 0, 0.5])
+        let csv = s.perPromptTable.csv
+        #expect(csv.hasPrefix("prompt,seed_index,image,category,overall,geneval_pass\n"), "several images: an image column")
+        #expect(try scores(["x": [0, 0, 0, 0]], order: ["x"]).perPromptTable.columns == ["prompt", "seed_index", "category", "x", "geneval_pass"])
+    }
+}

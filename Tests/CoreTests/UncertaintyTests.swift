@@ -358,3 +358,43 @@ import Testing
     }
 
 }
+
+@Suite struct GenevalImagesIntervalTableTests {
+    /// 3 prompts × 2 images per category. counting: passes {1,1}, {1,0}, {0,0} ⇒ per-prompt values 1, ½, 0,
+    /// mean ½ (50%); colors: {1,1}, {0,1}, {1,1} ⇒ 1, ½, 1, mean 5/6 (83.3%); overall = (½ + 5/6) / 2 = 2/3.
+    /// The bootstrap resamples the 3 prompts, not the 6 images: counting's interval is the one of the
+    /// values [1, ½, 0] (P(all three draws = 0) = 1/27 ≈ 3.7% > 2.5% ⇒ lo = 0, likewise hi = 100), while
+    /// resampling the 6 images [1,1,1,0,0,0] would give lo = 1/6 (P(all six = 0) = 1/64 ≈ 1.6% < 2.5%).
+    @Test func promptsResampledNotImages() throws {
+        let cfg = BootstrapConfig(resamples: 1000, seed: 0)
+        let seed: GenevalPasses = ["counting": [[1, 1], [1, 0], [0, 0]], "colors": [[1, 1], [0, 1], [1, 1]]]
+        let t = try IntervalTables.geneval(title: "T3", labelColumns: ["method"], rows: [(["A"], [seed])], config: cfg)
+        #expect(t.columns == ["method", "counting", "colors", "overall"])
+        guard case let .estimate(c, _) = t.rows[0][1], case let .estimate(k, _) = t.rows[0][2], case let .estimate(o, _) = t.rows[0][3] else {
+            Issue.record("cells \(t.rows[0])"); return
+        }
+        #expect(c.mean == 50 && c.lo == 0 && c.hi == 100 && c.counts == [3] && c.images == [6])
+        #expect(abs(k.mean - 250.0 / 3) < 1e-9 && k.counts == [3] && k.images == [6])
+        #expect(abs(o.mean - 200.0 / 3) < 1e-9 && o.counts == [6] && o.images == [12])
+        let byPrompt = try Statistics.bootstrapMean([[1, 0.5, 0]], config: cfg).scaled(by: 100)
+        let byImage = try Statistics.bootstrapMean([[1, 1, 1, 0, 0, 0]], config: cfg).scaled(by: 100)
+        #expect(c.lo == byPrompt.lo && c.hi == byPrompt.hi)
+        #expect(abs(byImage.lo - 100.0 / 6) < 1e-9, "resampling images would give a narrower interval")
+        // The rows after the method: prompts, images per prompt, images, seeds.
+        #expect(t.rows.count == 5 && t.rows[1...].map { $0[0] } == [.text("prompts"), .text("images per prompt"), .text("images"), .text("seeds")])
+        #expect(t.rows[1][1...] == [.number(3, decimals: 0), .number(3, decimals: 0), .number(6, decimals: 0)])
+        #expect(t.rows[2][1...] == [.number(2, decimals: 0), .number(2, decimals: 0), .number(2, decimals: 0)])
+        #expect(t.rows[3][1...] == [.number(6, decimals: 0), .number(6, decimals: 0), .number(12, decimals: 0)])
+        #expect(t.rows[4][1...] == [.number(1, decimals: 0), .number(1, decimals: 0), .number(1, decimals: 0)])
+        #expect(t.markdown.contains("(3 prompts (6 images))") && t.markdown.contains("(6 prompts (12 images))"))
+        #expect(t.csv.contains("\nimages per prompt,2.0,,,2.0,,,2.0,,\n"))
+        // Unequal images per prompt: a range, and the cell names prompts and images.
+        let mixed = try IntervalTables.geneval(title: "T", labelColumns: ["m"], rows: [(["A"], [["counting": [[1, 0, 1]], "colors": [[1]]]])], config: cfg)
+        #expect(mixed.rows[2][3] == .text("1–3") && mixed.markdown.contains("(2 prompts (4 images))"))
+        // Every row must score the same prompts and images.
+        #expect(throws: CoreError("row 'B', seed 1, counting: 3 prompts with 3 images, the first row's first seed has 3 with 6; every cell must score the same prompts and images")) {
+            try IntervalTables.geneval(title: "T", labelColumns: ["m"],
+                                       rows: [(["A"], [seed]), (["B"], [["counting": [[1], [0], [1]], "colors": [[1, 1], [0, 1], [1, 1]]]])])
+        }
+    }
+}

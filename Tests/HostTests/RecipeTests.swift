@@ -101,7 +101,7 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
     @Test func paperAndTables() throws {
         let settings = ["base=\(w.base)", "data_root=\(w.root)/data", "cache=\(w.root)/cache-paper", "pairs=40", "test_fraction=0.1",
                         "committee=clip,aesthetic,hps", "steps=1", "steps0=1", "warmup=0", "batch_size=2", "iterations=2",
-                        "suites=pickapic", "suite_size=8", "eval_prompts=2", "geneval_per_category=1", "eval_steps=1",
+                        "suites=pickapic", "suite_size=8", "eval_prompts=2", "geneval_per_category=1", "geneval_min_images=2", "eval_steps=1",
                         "table6_pairs=12", "grid_prompts=a red circle", "grid_seeds=1", "resamples=200"]
         let out = try runShipped("paper.lua", settings + ["seeds=0,1"])
         for t in ["1", "2", "3", "4", "5", "5_clean", "6", "7"] { parses(out + "/table\(t).md"); parses(out + "/table\(t).csv") }
@@ -120,6 +120,10 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
             #expect(cell?["per_seed"]?.arrayValue?.count == 2, "\(table) / \(row) / \(column): two seeds")
         }
         #expect(json["table2"]?["pickapic / Semi-DPO / Base"]?["p overall (MPS role)"]?.doubleValue != nil, "Table 2 has a permutation p per row")
+        // Table 3 at one prompt per category and geneval_min_images 2: two images per prompt, stated per cell and in its rows.
+        #expect(json["table3"]?["Semi-DPO"]?["counting"]?["n"] == .array([.number(1), .number(1)]))
+        #expect(json["table3"]?["Semi-DPO"]?["counting"]?["images"] == .array([.number(2), .number(2)]))
+        #expect(json["table3"]?["images per prompt"]?["overall"]?.doubleValue == 2 && json["table3"]?["images"]?["overall"]?.doubleValue == 12)
         // seeds_overall: each seed's mean, mean ± sd over seeds and the pooled interval.
         parses(out + "/seeds_overall.md")
         let over = json["seeds_overall"]?["pickapic / Semi-DPO (iter 2)"]

@@ -171,4 +171,46 @@ private func statsMessage(_ code: String) -> String { bindingsError(prelude + co
         #expect(json["t3"]?["m1"]?["counting"]?["n"] == .array([.number(2), .number(2)]) && overall?["n"] == .array([.number(12), .number(12)]))
         #expect(json["t3"]?["m1 (records)"]?["overall"]?["lo"] == overall?["lo"], "EvalScores and their geneval_passes give the same cells")
     }
+
+    /// GenEval with several images per prompt through the bindings: limit 1, min_images 2 ⇒ 2 images per prompt,
+    /// image 0 = the one-image run's image (same scores and pass), `geneval_passes` grouped by prompt, Table 3's
+    /// cells on prompts (n = 1 per category) with their images, and the rows that state them.
+    @Test func genevalSeveralImagesPerPrompt() throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lua = try bindingsState(dir)
+        let r = try lua.runString(tinyUNetLua + """
+            local E = semidpo.eval
+            local m = semidpo.diffusion.new{config = tiny, seed = 1}
+            local one = E.run{model = m, suite = "geneval", seed = 3, steps = 2, limit = 1}
+            local two = E.run{model = m, suite = "geneval", seed = 3, steps = 2, limit = 1, min_images = 2}
+            local a, b = one:per_prompt("overall"), two:per_prompt("overall")
+            local same = #a == 6 and #b == 12
+            for i = 1, #a do same = same and a[i] == b[2 * i - 1] end
+            local differs = false
+            for _, metric in ipairs{"alignment", "aesthetics", "detail", "overall"} do
+              local v = two:per_prompt(metric)
+              for i = 1, #a do differs = differs or v[2 * i] ~= v[2 * i - 1] end
+            end
+            local passes = E.geneval_passes(two)
+            E.geneval_table{title = "G", path = "g", columns = {"method"}, rows = {{"m", seeds = {two, passes}}}}
+            local ok1, e1 = pcall(E.run, {model = m, suite = "parti", limit = 1, min_images = 2})
+            local ok2, e2 = pcall(E.run, {model = m, suite = "geneval", limit = 1, min_images = 0})
+            local ok3, e3 = pcall(E.geneval_table, {title = "G", path = "h", columns = {"method"}, rows = {{"m", seeds = {{counting = {{}}}}}}})
+            return same, differs, #passes.counting, #passes.counting[1], two:count(), tostring(e1), tostring(e2), tostring(e3)
+            """, name: "@images.lua")
+        #expect(r[0] as? Bool == true, "image 0 of each prompt = the one-image evaluation's")
+        #expect(r[1] as? Bool == true, "image 1 has its own noise")
+        #expect(r[2] as? Int == 1 && r[3] as? Int == 2 && r[4] as? Int == 12)
+        #expect((r[5] as? String)?.contains("option 'min_images': only the 'geneval' suite samples several images per prompt (suite 'parti')") == true)
+        #expect((r[6] as? String)?.contains("option 'min_images': expected ≥ 1, got 0") == true)
+        #expect((r[7] as? String)?.contains("category 'counting', prompt 1 has no images") == true, "\(String(describing: r[7]))")
+        let json = try JSON.parse(file: dir + "/tables.json")
+        #expect(json["g"]?["m"]?["counting"]?["n"] == .array([.number(1), .number(1)]))
+        #expect(json["g"]?["m"]?["counting"]?["images"] == .array([.number(2), .number(2)]))
+        #expect(json["g"]?["m"]?["overall"]?["images"] == .array([.number(12), .number(12)]))
+        #expect(json["g"]?["images per prompt"]?["counting"]?.doubleValue == 2 && json["g"]?["seeds"]?["overall"]?.doubleValue == 2)
+        let md = try String(contentsOfFile: dir + "/g.md", encoding: .utf8)
+        #expect(md.contains("each cell's prompts × seeds in parentheses") && md.contains("(1 prompts (2 images) × 2 seeds)"))
+    }
 }

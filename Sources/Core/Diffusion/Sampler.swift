@@ -41,13 +41,20 @@ public struct SamplerConfig: Equatable, Sendable {
 
 /// Which noise an image gets: everything random about image `index` under `seed` is drawn from
 /// `RandomKey(seed).child("sample").child(index)` — never from the model, the batch or the order —
-/// so two models sampled with the same (seed, index) start from identical noise.
+/// so two models sampled with the same (seed, index) start from identical noise. `image` k > 0 is
+/// another draw for the same prompt (GenEval's several images per prompt): its noise comes from
+/// `….child(index).child("image").child(k)`, and image 0 is the key above — the one image per prompt
+/// of an evaluation without extra images. (Not `seed + k`: that would be image 0 of the next seed.)
 public struct SampleID: Equatable, Hashable, Sendable {
     public var seed: UInt64
     public var index: Int
-    public init(seed: UInt64, index: Int) { self.seed = seed; self.index = index }
+    public var image: Int
+    public init(seed: UInt64, index: Int, image: Int = 0) { self.seed = seed; self.index = index; self.image = image }
 
-    var key: RandomKey { RandomKey(seed: seed).child("sample").child(UInt64(index)) }
+    var key: RandomKey {
+        let k = RandomKey(seed: seed).child("sample").child(UInt64(index))
+        return image == 0 ? k : k.child("image").child(UInt64(image))
+    }
     /// x_T ~ N(0, I) for this image, `count` values.
     public func initialNoise(count: Int) -> [Float] { let k = key.child("x_T"); return (0..<count).map { Float(k.normal(UInt64($0))) } }
     /// z ~ N(0, I) of sampling step `step` (0 = first update) for this image.

@@ -321,7 +321,7 @@ extension Estimate {
         return [("mean", num(mean)), ("lo", num(lo)), ("hi", num(hi)), ("level", .number(level)),
                 ("per_seed", .array(perSeed.map(num))), ("sd_over_seeds", num(sdOverSeeds)),
                 ("n", .array(counts.map { .number(Double($0)) })), ("resamples", .number(Double(resamples))),
-                ("pooling", .string(pooling.rawValue))]
+                ("pooling", .string(pooling.rawValue))] + (images.isEmpty ? [] : [("images", .array(images.map { .number(Double($0)) }))])
     }
 }
 

@@ -7,7 +7,10 @@ import Foundation
 public struct EvalPrompt: Sendable, Equatable {
     public let prompt: Prompt
     public let seedIndex: Int
-    public init(prompt: Prompt, seedIndex: Int) { self.prompt = prompt; self.seedIndex = seedIndex }
+    /// Which image of this prompt (0 = the only one of an evaluation without extra images): its noise is
+    /// `SampleID(seed:, index: seedIndex, image:)`. A list with several images per prompt repeats the prompt.
+    public let image: Int
+    public init(prompt: Prompt, seedIndex: Int, image: Int = 0) { self.prompt = prompt; self.seedIndex = seedIndex; self.image = image }
     public var text: String { prompt.text }
 }
 
@@ -53,12 +56,14 @@ public struct EvalScores: Sendable {
     /// GenEval-like pass rates: one entry per category present (in `GenEvalCategory` order), then
     /// `overall` = the mean of the category rates (GenEval's overall). Without categories (not the
     /// geneval suite) only `overall` = the share of prompts passing.
+    /// With several images per prompt a category's rate is the mean over its prompts of each prompt's
+    /// share of passing images (= the share of its images passing when every prompt has as many images).
     public var genevalRates: [(category: String, rate: Double)] {
         var out: [(String, Double)] = []
+        let passes = genevalPasses
         for c in GenEvalCategory.allCases {
-            let idx = prompts.indices.filter { prompts[$0].prompt.category == c }
-            guard !idx.isEmpty else { continue }
-            out.append((c.rawValue, Double(idx.filter { genevalPass[$0] }.count) / Double(idx.count)))
+            guard let perPrompt = passes[c.rawValue] else { continue }
+            out.append((c.rawValue, Metrics.mean(perPrompt.map { Metrics.mean($0) })))
         }
         if out.isEmpty {
             out.append(("overall", count == 0 ? .nan : Double(genevalPass.filter { $0 }.count) / Double(count)))
@@ -90,11 +95,14 @@ public struct EvalScores: Sendable {
 
     /// The per-prompt table (prompt × metric), with the noise index and the GenEval check.
     public var perPromptTable: ResultTable {
+        // The `image` column only when some prompt has several images, so one-image files keep their layout.
+        let images = prompts.contains { $0.image != 0 }
         var t = ResultTable(title: "Per-prompt scores (seed \(seed), \(steps) steps)",
-                            columns: ["prompt", "seed_index", "category"] + metrics + ["geneval_pass"])
+                            columns: ["prompt", "seed_index"] + (images ? ["image"] : []) + ["category"] + metrics + ["geneval_pass"])
         for p in prompts.indices {
-            t.addRow([.text(prompts[p].text), .number(Double(prompts[p].seedIndex), decimals: 0),
-                      .text(prompts[p].prompt.category?.rawValue ?? "")]
+            t.addRow([.text(prompts[p].text), .number(Double(prompts[p].seedIndex), decimals: 0)]
+                     + (images ? [.number(Double(prompts[p].image), decimals: 0)] : [])
+                     + [.text(prompts[p].prompt.category?.rawValue ?? "")]
                      + values.map { .number($0[p], decimals: 4) } + [.number(genevalPass[p] ? 1 : 0, decimals: 0)])
         }
         return t
@@ -110,9 +118,18 @@ public enum Evaluation {
     /// A suite of `PromptSuites(seed: worldSeed, suiteSize:)`. `limit` keeps the first `limit`
     /// prompts — for geneval the first `limit` of each category, so every category stays present.
     /// Seed indices are positions in the full suite.
-    public static func suitePrompts(_ name: String, worldSeed: UInt64 = 0, suiteSize: Int = 500, limit: Int? = nil) throws -> [EvalPrompt] {
+    ///
+    /// `minImages` (geneval only; GenEval samples several images per prompt): each category's prompts get
+    /// ⌈minImages / prompts in the category⌉ images each (images 0, 1, …, each prompt's images together),
+    /// so every category has ≥ minImages images with the fewest images per prompt; 1 (or nil) = one image.
+    public static func suitePrompts(_ name: String, worldSeed: UInt64 = 0, suiteSize: Int = 500, limit: Int? = nil,
+                                    minImages: Int? = nil) throws -> [EvalPrompt] {
         guard suiteSize >= 1 else { throw CoreError("suite size must be ≥ 1 (got \(suiteSize))") }
         if let limit, limit < 1 { throw CoreError("limit must be ≥ 1 (got \(limit))") }
+        if let minImages {
+            guard minImages >= 1 else { throw CoreError("min images must be ≥ 1 (got \(minImages))") }
+            guard name == "geneval" || minImages == 1 else { throw CoreError("min images: only the geneval suite samples several images per prompt (suite '\(name)')") }
+        }
         let s = PromptSuites(seed: worldSeed, suiteSize: suiteSize)
         let all: [Prompt]
         switch name {
@@ -128,7 +145,11 @@ public enum Evaluation {
                 taken[c, default: 0] += 1
                 out.append(EvalPrompt(prompt: p, seedIndex: i))
             }
-            return out
+            guard let minImages, minImages > 1 else { return out }
+            return out.flatMap { p -> [EvalPrompt] in
+                let k = (minImages + taken[p.prompt.category!]! - 1) / taken[p.prompt.category!]!
+                return (0..<k).map { EvalPrompt(prompt: p.prompt, seedIndex: p.seedIndex, image: $0) }
+            }
         default: throw CoreError("unknown suite '\(name)' (\(suiteNames.joined(separator: ", ")), or a list of prompts)")
         }
         return all.prefix(limit ?? all.count).enumerated().map { EvalPrompt(prompt: $1, seedIndex: $0) }
@@ -146,7 +167,7 @@ public enum Evaluation {
         }
     }
 
-    /// Samples one image per prompt, image p from `SampleID(seed, prompts[p].seedIndex)`: two models
+    /// Samples one image per prompt, image p from `SampleID(seed, prompts[p].seedIndex, prompts[p].image)`: two models
     /// (or two runs) get identical starting noise per prompt. Returns (N, C, S, S) in [−1, 1].
     public static func generate(model: DiffusionModel, prompts: [EvalPrompt], seed: UInt64, sampler: SamplerConfig) throws -> Tensor {
         guard !prompts.isEmpty else { throw CoreError("generate: no prompts") }
@@ -155,11 +176,11 @@ public enum Evaluation {
     }
 
     /// `generate` for any denoiser with its token rows (one per prompt): the noise of row p is
-    /// `SampleID(seed, prompts[p].seedIndex)`, whatever the denoiser.
+    /// `SampleID(seed, prompts[p].seedIndex, prompts[p].image)`, whatever the denoiser.
     public static func generate(denoiser: Denoiser, tokens: TokenBatch, imageShape: [Int], prompts: [EvalPrompt], seed: UInt64,
                                 sampler: SamplerConfig) throws -> Tensor {
         guard !prompts.isEmpty else { throw CoreError("generate: no prompts") }
-        return try Sampler.sample(denoiser, tokens: tokens, ids: prompts.map { SampleID(seed: seed, index: $0.seedIndex) },
+        return try Sampler.sample(denoiser, tokens: tokens, ids: prompts.map { SampleID(seed: seed, index: $0.seedIndex, image: $0.image) },
                                   imageShape: imageShape, config: sampler)
     }
 

@@ -52,11 +52,16 @@ public struct ResultTable: Sendable {
         rows.flatMap { $0.compactMap { if case .estimate(let e, _) = $0 { return e } else { return nil } } }
     }
 
-    /// "100 prompts × 3 seeds" for one cell (per-seed counts joined by "+" when they differ).
+    /// "100 prompts × 3 seeds" for one cell (per-seed counts joined by "+" when they differ); with several
+    /// images per prompt (`Estimate.images`) "23 prompts (115 images) × 3 seeds".
     func backing(_ e: Estimate) -> String {
         guard let c0 = e.counts.first else { return "an unstated number of \(unit)" }
         let n = Set(e.counts).count == 1 ? "\(c0)" : e.counts.map(String.init).joined(separator: "+")
-        return e.seeds == 1 ? "\(n) \(unit)" : "\(n) \(unit) × \(e.seeds) seeds"
+        var units = "\(n) \(unit)"
+        if e.images.count == e.counts.count, e.images != e.counts {
+            units += " (" + (Set(e.images).count == 1 ? "\(e.images[0])" : e.images.map(String.init).joined(separator: "+")) + " images)"
+        }
+        return e.seeds == 1 ? units : "\(units) × \(e.seeds) seeds"
     }
 
     /// The line under a table with interval cells: the interval's definition and what backs each cell

@@ -91,6 +91,9 @@ public struct Estimate: Sendable, Equatable {
     public var perSeed: [Double]
     /// Units (prompts or pairs) behind each seed's statistic.
     public var counts: [Int]
+    /// Images behind each seed's statistic when a unit (a prompt) stands for several images whose mean is
+    /// its value (GenEval's images per prompt); empty when each unit is one observation.
+    public var images: [Int] = []
     public var resamples: Int
     public var pooling: Pooling
 

@@ -41,15 +41,19 @@ enum EvalBindings: LuaBindings {
 }
 
 private let runOptions = ["model", "suite", "committee", "seed", "steps", "guidance", "eta", "limit", "world_seed", "size", "batch_size",
-                          "winograd"]
+                          "winograd", "min_images"]
 
 /// `semidpo.eval.run{model =, suite = "pickapic"|"hpsv2"|"parti"|"geneval" | {prompt, …}, committee = Committee?,
 /// seed = semidpo.seed, steps = 20, guidance = 5 | false, eta = 0, limit = N?, world_seed = 0, size = 500, batch_size = 64,
-/// winograd = true} -> EvalScores`
+/// winograd = true, min_images = 1} -> EvalScores`
 ///
 /// Samples one image per prompt with DDIM (image p from (seed, p's index in the full suite or list))
 /// and scores it with every committee member, the oracle (alignment, aesthetics, detail, overall) and
 /// the GenEval-like check. `limit` keeps the first N prompts (geneval: the first N per category).
+/// `min_images` (geneval only, as GenEval samples several images per prompt): each category's prompts get
+/// ⌈min_images / its prompts⌉ images each, so every category has ≥ min_images images; image k of a prompt
+/// has its own noise (`SampleID.image`), image 0 the noise of the one-image evaluation. The scores then
+/// have one row per image (the prompt repeated); `geneval_passes` groups them by prompt.
 /// The one evaluator of a model (issue 15): `scores:oracle_report()` gives the colour/shape
 /// correctness report `semidpo.diffusion.evaluate` used to return.
 private func eval_run(_ L: OpaquePointer?) -> Int32 {
@@ -76,6 +80,8 @@ private func eval_run(_ L: OpaquePointer?) -> Int32 {
                 guard guidance!.isFinite else { throw args.error(1, "option 'guidance': expected a finite number") }
             }
         }
+        let minImages = try o.integer("min_images", default: 1)
+        guard minImages >= 1 else { throw args.error(1, "option 'min_images': expected ≥ 1, got \(minImages)") }
         let batch = try o.integer("batch_size", default: 64)
         guard batch >= 1 else { throw args.error(1, "option 'batch_size': expected ≥ 1, got \(batch)") }
         let prompts: [EvalPrompt]
@@ -87,13 +93,17 @@ private func eval_run(_ L: OpaquePointer?) -> Int32 {
                 guard worldSeed >= 0 else { throw args.error(1, "option 'world_seed': expected ≥ 0, got \(worldSeed)") }
                 let size = try o.integer("size", default: 500)
                 guard size >= 1 else { throw args.error(1, "option 'size': expected ≥ 1, got \(size)") }
-                prompts = try Evaluation.suitePrompts(name, worldSeed: UInt64(worldSeed), suiteSize: size, limit: limit)
+                guard name == "geneval" || minImages == 1 else {
+                    throw args.error(1, "option 'min_images': only the 'geneval' suite samples several images per prompt (suite '\(name)')")
+                }
+                prompts = try Evaluation.suitePrompts(name, worldSeed: UInt64(worldSeed), suiteSize: size, limit: limit, minImages: minImages)
             case let list as [Any]:
                 let texts = try list.enumerated().map { i, e -> String in
                     if let s = e as? String { return s }
                     if let t = e as? [String: Any], let s = t["text"] as? String { return s }
                     throw args.error(1, "option 'suite': element \(i + 1) is not a prompt string (or a table with 'text')")
                 }
+                guard minImages == 1 else { throw args.error(1, "option 'min_images': only the 'geneval' suite samples several images per prompt (got a prompt list)") }
                 prompts = try Evaluation.listPrompts(texts, limit: limit)
             case let other?:
                 throw args.error(1, "option 'suite': expected a suite name or a list of prompts, got \(LuaOptions.luaTypeName(of: other))")
@@ -114,7 +124,9 @@ private func eval_run(_ L: OpaquePointer?) -> Int32 {
                                           seed: UInt64(seed), steps: sampler.steps, guidance: sampler.guidanceScale,
                                           threads: max(1, Engine.threads))
         } catch let e as CoreError { throw args.error(1, e.message) }
-        print(String(format: "eval: %d prompts, %d steps, guidance %@, %d metrics in %.1f s", prompts.count, steps,
+        let distinct = Set(prompts.map { "\($0.seedIndex) \($0.text)" }).count
+        print(String(format: "eval: %@, %d steps, guidance %@, %d metrics in %.1f s",
+                     distinct == prompts.count ? "\(prompts.count) prompts" : "\(distinct) prompts, \(prompts.count) images", steps,
                      guidance.map { String($0) } ?? "off", scores.metrics.count, Date().timeIntervalSince(t0)))
         try args.push(EvalScoresObject(scores, images: images, prompts: prompts, imageSize: model.config.imageSize))
         return 1

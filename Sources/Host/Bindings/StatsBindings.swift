@@ -528,20 +528,55 @@ private func eval_win_rate_table(_ L: OpaquePointer?) -> Int32 {
     }
 }
 
-/// `semidpo.eval.geneval_passes(scores) -> {category = {1 | 0 per prompt of that category}}`: the per-prompt
-/// GenEval-like checks to keep in a stage record (for `geneval_table`).
+/// `semidpo.eval.geneval_passes(scores) -> {category = {{1 | 0 per image of the prompt}, … per prompt of that category}}`:
+/// the GenEval-like checks to keep in a stage record (for `geneval_table`), grouped by prompt (several images per
+/// prompt with `eval.run{min_images =}`; otherwise one per prompt).
 private func eval_geneval_passes(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "geneval_passes") { args in
-        let p = try args.object(1, EvalScoresObject.self).scores.genevalPasses
-        guard !p.isEmpty else { throw args.error(1, "these scores have no GenEval categories (evaluate the 'geneval' suite)") }
-        try args.push(p.mapValues { $0 as Any } as [String: Any])
+        let o = try args.object(1, EvalScoresObject.self)
+        guard !o.scores.genevalPasses.isEmpty else { throw args.error(1, "these scores have no GenEval categories (evaluate the 'geneval' suite)") }
+        try args.push(passesTable(o))
         return 1
     }
 }
 
+/// The `seeds` of a `geneval_table` row: EvalScores, or a table {category = {per prompt: 1 | 0 (one image) or
+/// {1 | 0 per image}}} (what `geneval_passes` returns), or a list of these (one per seed).
+private func genevalSeeds(_ v: Any?, at: String, args: LuaArgs) throws -> [GenevalPasses] {
+    func one(_ e: Any, _ where_: String) throws -> GenevalPasses {
+        if let o = e as? EvalScoresObject { return o.scores.genevalPasses }
+        guard let d = e as? [String: Any] else {
+            throw args.error(1, "\(where_): expected EvalScores or a table {category = {pass per prompt}}, got \(LuaOptions.luaTypeName(of: e))")
+        }
+        func pass(_ x: Any, _ what: String) throws -> Double {
+            if let x = x as? Double { return x }
+            if let x = x as? Int { return Double(x) }
+            throw args.error(1, "\(where_): \(what) is a \(LuaOptions.luaTypeName(of: x)), expected 1 or 0 (or a list of them, one per image)")
+        }
+        var out: GenevalPasses = [:]
+        for (category, list) in d {
+            guard let l = list as? [Any], !l.isEmpty else { throw args.error(1, "\(where_): category '\(category)' must be a non-empty list (one entry per prompt)") }
+            out[category] = try l.enumerated().map { i, x in
+                guard let images = x as? [Any] else { return [try pass(x, "category '\(category)', prompt \(i + 1)")] }
+                guard !images.isEmpty else { throw args.error(1, "\(where_): category '\(category)', prompt \(i + 1) has no images") }
+                return try images.enumerated().map { try pass($1, "category '\(category)', prompt \(i + 1), image \($0 + 1)") }
+            }
+        }
+        return out
+    }
+    guard let v else { throw args.error(1, "\(at) is required (a list of per-seed evaluations)") }
+    if let list = v as? [Any] {
+        guard !list.isEmpty else { throw args.error(1, "\(at): no seeds") }
+        return try list.enumerated().map { try one($1, "\(at), seed \($0 + 1)") }
+    }
+    return [try one(v, at)]
+}
+
 /// `semidpo.eval.geneval_table{title =, path =, columns = {label column, …}, rows = {{label, …, seeds = {EvalScores |
 /// geneval_passes table, …}}, …}, percent = true, decimals = 1, interval =, unit =, …bootstrap options}
-/// -> {markdown =, csv =, json =}`: pass rate per category and overall (the mean of the category rates) with intervals.
+/// -> {markdown =, csv =, json =}`: pass rate per category and overall (the mean of the category rates) with intervals,
+/// a prompt's value being its images' pass rate (prompts are resampled, not images), then the rows "prompts",
+/// "images per prompt", "images" and "seeds" (`IntervalTables.geneval`).
 private func eval_geneval_table(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "geneval_table") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
@@ -555,13 +590,10 @@ private func eval_geneval_table(_ L: OpaquePointer?) -> Int32 {
         let decimals = try o.integer("decimals", default: 1)
         guard decimals >= 0 && decimals <= 12 else { throw args.error(1, "option 'decimals': expected 0…12, got \(decimals)") }
         guard let list = o.values["rows"] as? [Any], !list.isEmpty else { throw args.error(1, "option 'rows': expected a non-empty list of rows") }
-        let rows = try list.enumerated().map { i, v -> (labels: [String], seeds: [SeedScores]) in
+        let rows = try list.enumerated().map { i, v -> (labels: [String], seeds: [GenevalPasses]) in
             let (l, d) = try rowParts(v, i, labels: labels.count, args: args)
             if let k = d.keys.first(where: { Int($0) == nil && $0 != "seeds" }) { throw args.error(1, "option 'rows': row \(i + 1): unknown field '\(k)' (seeds)") }
-            guard let sv = d["seeds"] else { throw args.error(1, "option 'rows': row \(i + 1) field 'seeds' is required") }
-            // EvalScores → their per-category passes; tables are already {category = {1|0, …}}
-            let converted: Any = (sv as? [Any])?.map { ($0 as? EvalScoresObject).map { passesTable($0) } ?? $0 } ?? ((sv as? EvalScoresObject).map { passesTable($0) } ?? sv)
-            return (l, try seedScores(converted, at: "option 'rows': row \(i + 1) field 'seeds'", args: args).0)
+            return (l, try genevalSeeds(d["seeds"], at: "option 'rows': row \(i + 1) field 'seeds'", args: args))
         }
         var table: ResultTable
         do {
@@ -574,4 +606,4 @@ private func eval_geneval_table(_ L: OpaquePointer?) -> Int32 {
     }
 }
 
-private func passesTable(_ o: EvalScoresObject) -> [String: Any] { o.scores.genevalPasses.mapValues { $0.map { $0 as Any } } as [String: Any] }
+private func passesTable(_ o: EvalScoresObject) -> [String: Any] { o.scores.genevalPasses.mapValues { $0.map { $0.map { $0 as Any } as Any } } as [String: Any] }

@@ -154,7 +154,9 @@ function P.table2(c)
     test_metric = "overall", headers = { overall = "overall (MPS role)" } }))
 end
 
---- Table 3: GenEval-like pass rates (%) per category and overall (the mean of the category rates), with intervals.
+--- Table 3: GenEval-like pass rates (%) per category and overall (the mean of the category rates), with intervals;
+--- ⌈geneval_min_images / the category's prompts⌉ images per prompt, a prompt's value being its images' pass rate
+--- (the bootstrap resamples prompts). The rows after the methods state prompts, images per prompt, images, seeds.
 function P.table3(c)
   local per_seed, lists = P.per_seed(c), {}
   for i, cs in ipairs(per_seed) do lists[i] = P.models(cs) end
@@ -165,8 +167,11 @@ function P.table3(c)
     rows[#rows + 1] = { entry[1], seeds = seeds }
   end
   return semidpo.eval.geneval_table(stats_options(c, {
-    title = string.format("Table 3: GenEval-like pass rates (%%), up to %d prompts per category (the world's suite has fewer for some), DDIM-%d, %s; 95%% intervals: bootstrap over seeds and prompts",
-                          c.geneval_per_category, c.eval_steps, seeds_text(c)),
+    title = string.format("Table 3: GenEval-like pass rates (%%), up to %d prompts per category (the world's suite has fewer for some), "
+                          .. "%s, DDIM-%d, %s; 95%% intervals: bootstrap over seeds and prompts (a prompt's value: its images' pass rate)",
+                          c.geneval_per_category, (c.geneval_min_images or 1) > 1
+                            and string.format("⌈%d / prompts⌉ images per prompt (≥ %d images per category)", c.geneval_min_images, c.geneval_min_images)
+                            or "one image per prompt", c.eval_steps, seeds_text(c)),
     path = "table3", columns = { "method" }, rows = rows }))
 end
 

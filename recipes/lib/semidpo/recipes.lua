@@ -228,21 +228,24 @@ end
 
 --- Stage `eval_<suite>`: one model's evaluation on one suite — committee, oracle and GenEval scores per
 --- prompt (`semidpo.eval.run`), kept as per-prompt lists so tables, intervals and win rates come from the stage record (the geneval suite also keeps `geneval_passes`, `semidpo.eval.geneval_passes`).
---- `model` is a stage result or the base model's path. `c`: eval_prompts, geneval_per_category, eval_steps,
+--- `model` is a stage result or the base model's path. `c`: eval_prompts, geneval_per_category, geneval_min_images
+--- (optional, default 1: GenEval images per category, ⌈it / the category's prompts⌉ images per prompt), eval_steps,
 --- guidance, seed, suite_size, committee. The sampling noise of prompt p is drawn from `c.seed` (SampleID(c.seed, p)):
 --- every model of one seed starts from the same noise, and each seed of a multi-seed run from its own.
 function R.evaluate(c, model, suite)
   local limit = suite == "geneval" and c.geneval_per_category or c.eval_prompts
+  -- absent from the key at 1 image per prompt (those stages keep their keys); a bad value fails in eval.run
+  local min_images = suite == "geneval" and c.geneval_min_images ~= 1 and c.geneval_min_images or nil
   return stage{
     name = "eval_" .. suite,
     settings = { suite = suite, limit = limit, steps = c.eval_steps, guidance = c.guidance, seed = c.seed,
-                 suite_size = c.suite_size, committee = c.committee },
+                 suite_size = c.suite_size, committee = c.committee, min_images = min_images },
     inputs = { model = model, rewards = reward_files(c.committee) },
     run = function(dir)
       local m = semidpo.diffusion.load(R.model_path(model))
       local scores = semidpo.eval.run{ model = m, suite = suite, committee = semidpo.committee.new{ members = c.committee },
                                        seed = c.seed, steps = c.eval_steps, guidance = c.guidance, limit = limit,
-                                       size = c.suite_size }
+                                       size = c.suite_size, min_images = min_images }
       scores:write(dir .. "/scores.csv")
       local per_prompt = {}
       for _, metric in ipairs(scores:metrics()) do per_prompt[metric] = scores:per_prompt(metric) end
