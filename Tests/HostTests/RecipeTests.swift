@@ -156,6 +156,22 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let one = try JSON.parse(file: seed1 + "/tables.json")["table4"]?["pickapic / Semi-DPO (iter 2)"]?["overall (MPS role)"]?["per_seed"]
         let two = json["table4"]?["pickapic / Semi-DPO (iter 2)"]?["overall (MPS role)"]?["per_seed"]?.arrayValue
         #expect(one?.arrayValue?.count == 1 && one?.arrayValue?.first == two?.last, "seed 1 alone reproduces seed 1 of the two-seed run")
+
+        // Table 8 after paper.lua: the cold start, offline Semi-DPO, Diffusion-DPO and their evaluations are paper.lua's
+        // stages; only the online rounds (2 seeds × 2 rounds) and their evaluations (2 seeds × 2 models) are computed.
+        let t8 = try runShipped("tables/table8.lua", settings + ["seeds=0,1", "online.rounds=2", "online.pairs=3", "online.sample_steps=1"])
+        let added = Set(try stages()).subtracting(before).map { String($0.prefix { $0 != "/" }) }.sorted()
+        #expect(added == ["eval_pickapic", "eval_pickapic", "eval_pickapic", "eval_pickapic", "online_round1", "online_round1", "online_round2", "online_round2"],
+                "\(added)")
+        let j8 = try JSON.parse(file: t8 + "/tables.json")
+        let perSeed = { (v: JSONValue?) in v?["overall (MPS role)"]?["per_seed"]?.arrayValue ?? [] }
+        #expect(perSeed(j8["table8"]?["pickapic / Semi-DPO (iter 0) = online cold start"]) == perSeed(json["table4"]?["pickapic / Semi-DPO (iter 0)"]))
+        #expect(perSeed(j8["table8"]?["pickapic / Semi-DPO offline (iter 2)"]) == perSeed(json["table1"]?["pickapic / Semi-DPO"]))
+        #expect(perSeed(j8["table8"]?["pickapic / Diffusion-DPO"]) == perSeed(json["table1"]?["pickapic / Diffusion-DPO"]))
+        #expect(perSeed(j8["table8"]?["pickapic / Online Semi-DPO (round 2)"]).count == 2)
+        #expect(j8["table8_win_rates"]?["pickapic / Online Semi-DPO (round 2) / Semi-DPO offline (iter 2)"]?["p overall (MPS role)"]?.doubleValue != nil)
+        for f in ["table8_compute.md", "table8_rounds_timing.csv", "table8_rounds_self_labels.md"] { parses(t8 + "/" + f) }
+        #expect(j8["table8_rounds_timing"]?["1 / 2"]?["train"]?.doubleValue ?? -1 > 0, "seed 1, round 2: its training time")
     }
 
     /// `seeds` is checked before any work: a repeated or negative seed names the setting.
