@@ -164,11 +164,11 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(added == ["eval_pickapic", "eval_pickapic", "eval_pickapic", "eval_pickapic", "online_round1", "online_round1", "online_round2", "online_round2"],
                 "\(added)")
         let j8 = try JSON.parse(file: t8 + "/tables.json")
-        let perSeed = { (v: JSONValue?) in v?["overall (MPS role)"]?["per_seed"]?.arrayValue ?? [] }
-        #expect(perSeed(j8["table8"]?["pickapic / Semi-DPO (iter 0) = online cold start"]) == perSeed(json["table4"]?["pickapic / Semi-DPO (iter 0)"]))
-        #expect(perSeed(j8["table8"]?["pickapic / Semi-DPO offline (iter 2)"]) == perSeed(json["table1"]?["pickapic / Semi-DPO"]))
-        #expect(perSeed(j8["table8"]?["pickapic / Diffusion-DPO"]) == perSeed(json["table1"]?["pickapic / Diffusion-DPO"]))
-        #expect(perSeed(j8["table8"]?["pickapic / Online Semi-DPO (round 2)"]).count == 2)
+        let seedsOf = { (v: JSONValue?) in v?["overall (MPS role)"]?["per_seed"]?.arrayValue ?? [] }
+        #expect(seedsOf(j8["table8"]?["pickapic / Semi-DPO (iter 0) = online cold start"]) == seedsOf(json["table4"]?["pickapic / Semi-DPO (iter 0)"]))
+        #expect(seedsOf(j8["table8"]?["pickapic / Semi-DPO offline (iter 2)"]) == seedsOf(json["table1"]?["pickapic / Semi-DPO"]))
+        #expect(seedsOf(j8["table8"]?["pickapic / Diffusion-DPO"]) == seedsOf(json["table1"]?["pickapic / Diffusion-DPO"]))
+        #expect(seedsOf(j8["table8"]?["pickapic / Online Semi-DPO (round 2)"]).count == 2)
         #expect(j8["table8_win_rates"]?["pickapic / Online Semi-DPO (round 2) / Semi-DPO offline (iter 2)"]?["p overall (MPS role)"]?.doubleValue != nil)
         for f in ["table8_compute.md", "table8_rounds_timing.csv", "table8_rounds_self_labels.md"] { parses(t8 + "/" + f) }
         #expect(j8["table8_rounds_timing"]?["1 / 2"]?["train"]?.doubleValue ?? -1 > 0, "seed 1, round 2: its training time")
