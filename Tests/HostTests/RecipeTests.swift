@@ -184,6 +184,19 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
         }
     }
 
+    /// Table 8's online settings are checked before any work, naming the setting and the bad value.
+    @Test func table8SettingsAreChecked() {
+        for (setting, message) in [("online.ensemble=both", "setting 'online.ensemble' must be \"pair\" or \"alone\", got 'both'"),
+                                   ("online.combine=max", "setting 'online.combine' must be \"agree\" or \"mean\", got 'max'"),
+                                   ("online.pairs=0", "setting 'online.pairs' must be an integer ≥ 1, got 0"),
+                                   ("online.rounds=0", "Table 8 needs online rounds: --set online.rounds=N with N ≥ 1 (got 0)")] {
+            var errs: [String] = []
+            let status = RecipeRunner.run(.init(recipe: recipePath("tables/table8.lua"), settings: [setting], out: tempDir(), threads: 1),
+                                          errors: { errs.append($0) })
+            #expect(status != 0 && errs.joined().contains(message), "\(setting): \(errs)")
+        }
+    }
+
     @Test func worldStatsPartitionAndTable6() throws {
         let stats = try runShipped("world_stats.lua", ["pairs=12", "dir=\(w.root)/data/stats"])
         for f in ["world_stats.md", "world_stats.yaml", "contact_sheet.png"] { parses(stats + "/" + f) }
@@ -207,7 +220,8 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
     @Test func everyRecipeDeclaresItsSettings() throws {
         // A typo in --set fails before any work, naming the key, for the shipped recipes.
         for recipe in ["quickstart.lua", "semi_dpo.lua", "paper.lua", "diffusion_dpo.lua", "world_stats.lua", "partition.lua",
-                       "table6.lua", "bench_select.lua", "bench_partition.lua", "pretrain_base.lua", "train_rewards.lua"] {
+                       "table6.lua", "bench_select.lua", "bench_partition.lua", "pretrain_base.lua", "train_rewards.lua",
+                       "online_semi_dpo.lua", "tables/table8.lua"] {
             var errs: [String] = []
             let status = RecipeRunner.run(.init(recipe: recipePath(recipe), settings: ["stpes=1"], out: tempDir()), errors: { errs.append($0) })
             #expect(status == 1 && errs.joined().contains("unknown setting 'stpes'"), "\(recipe): \(errs)")
