@@ -68,14 +68,14 @@ function O.rounds(c, rounds, v)
   local o = {}
   for k, x in pairs(c.online) do o[k] = x end
   for k, x in pairs(v or {}) do o[k] = x end
-  local id = semidpo.inspect{ c.seed, c.pairs, c.test_fraction, c.data_prefix or "paper", c.data_root or "data", c.committee, rounds, o,
-                              c.steps, c.steps0, c.percentile, c.guard, c.reference or "previous" }
-  if memo[id] then return memo[id] end
-  local runs = { R.semi(c, c.committee, 0)[1] }
   local base_settings = { data = R.data_settings(c), train = R.train_settings(c), committee = c.committee, steps = c.steps,
                           percentile = c.percentile, guard = c.guard, unlabeled_weight = c.unlabeled_weight,
                           reference = c.reference or "previous", pairs = o.pairs, prompt_seed = o.prompt_seed,
                           sample = { steps = o.sample_steps, guidance = o.guidance }, winograd = o.winograd }
+  -- Memoised within one run (Table 8 asks for the same rounds several times): what the stage keys hash.
+  local id = semidpo.inspect{ base_settings, c.base, c.steps0, c.data_root or "data", o.ensemble, o.combine, rounds }
+  if memo[id] then return memo[id] end
+  local runs = { R.semi(c, c.committee, 0)[1] }
   for r = 1, rounds do
     local settings = { common = base_settings, round = r }
     if r >= 2 then settings.ensemble, settings.combine = o.ensemble, o.ensemble == "pair" and o.combine or nil end
