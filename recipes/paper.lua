@@ -33,6 +33,7 @@ step("Table 5", P.table5)
 step("Table 6", P.table6)
 step("Claims", P.claims)
 step("Figure 3", P.figure3)
+if c.table8 then step("Table 8", P.table8) end   -- online Semi-DPO (issue 19): off by default, recipes/tables/table8.lua (paper.yaml)
 local audit = { P.audit(c) }
 
 for _, d in ipairs(done) do

@@ -135,44 +135,53 @@ private func onlineError(_ code: String) -> LuaError? { bindingsError(prelude + 
         #expect((r[15] as? String)?.contains("5 generated pairs") == true && r[16] as? Int == 4)
     }
 
-    /// recipes/online_semi_dpo.lua at tiny settings (tiny base model and committee, a few pairs, two
-    /// rounds, every ablation): it finishes and writes tables that parse.
+    /// recipes/online_semi_dpo.lua at tiny settings (RecipeTests' tiny base model, the shipped committee, a few
+    /// pairs, two rounds, every ablation): it finishes and writes tables that parse; Table 8's online and offline
+    /// Semi-DPO arms took the same steps and pair gradients; a second run loads every stage (a killed run resumes).
     @Test func onlineRecipeRunsAtTinySettings() throws {
-        let dir = tempDir()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let lua = try bindingsState(dir)
-        _ = try lua.runString(prelude + """
-            semidpo.diffusion.new{config = tiny, seed = 1}:save("base.safetensors")
-            semidpo.reward.new{name = "clip", channels = {4, 4, 4}, groups = 2, embed_dimension = 4, heads = 2, seed = 1}
-              :save("clip.safetensors", {name = "clip"})
-            semidpo.reward.new{name = "aesthetic", uses_prompt = false, channels = {4, 4, 4}, groups = 2, embed_dimension = 4, heads = 2,
-                               seed = 2}:save("aesthetic.safetensors", {name = "aesthetic"})
-            """, name: "@fixtures.lua")
-        let out = dir + "/run"
-        let (status, errs) = runRecipe("online_semi_dpo.lua", [
-            "base=\(dir)/base.safetensors", "committee=\(dir)/clip.safetensors,\(dir)/aesthetic.safetensors",
-            "data_dir=\(dir)/data", "pairs=60", "test_fraction=0.2", "batch_size=2", "warmup=0", "steps0=2", "rounds=2",
-            "round_pairs=4", "round_steps=2", "generate.steps=2", "eval.prompts=2", "eval.steps=1", "eval.suites=pickapic",
-            "ablations=ensemble,rounds,pairs", "ablation_pairs=3",
-        ], out: out)
-        #expect(status == 0, "\(errs)")
-        for f in ["table8.md", "table8.csv", "table8_win_rates.md", "table8_compute.md", "online_ablations.md", "online/timing.md",
-                  "online/self_labels.csv", "online/round1/audit.md", "online/round2/audit.csv", "online_alone/timing.md",
-                  "online_p3/self_labels.md", "online/model.safetensors", "manifest.yaml"] {
-            #expect(FileManager.default.fileExists(atPath: out + "/" + f), "missing \(f)")
+        let w = TinyWorld.shared
+        let cache = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let settings = ["base=\(w.base)", "committee=clip,aesthetic,hps", "data_root=\(w.root)/data", "cache=\(cache)", "pairs=40",
+                        "test_fraction=0.1", "batch_size=2", "warmup=0", "steps0=2", "rounds=2", "round_pairs=4", "round_steps=2",
+                        "generate.steps=2", "eval.prompts=2", "eval.steps=1", "eval.suites=pickapic", "eval.suite_size=8", "resamples=200",
+                        "ablations=ensemble,rounds,pairs", "ablation_pairs=3"]
+        let out = try runShipped("online_semi_dpo.lua", settings)
+        for f in ["table8.md", "table8.csv", "table8_win_rates.md", "table8_compute.md", "table8_rounds_timing.md", "table8_rounds_self_labels.csv",
+                  "online_ablations.md", "online_timing.md", "online_self_labels.csv", "online/round1/audit.md", "online/round2/audit.csv",
+                  "online/round2/selection.txt", "online_alone_timing.md", "online_p3_self_labels.md", "online/model.safetensors"] {
+            parses(out + "/" + f)
         }
-        let tables = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/tables.json"))) as? [String: Any])
-        let t8 = try #require(tables["table8"] as? [String: Any])
-        #expect(Set(t8.keys) == ["pickapic / Base", "pickapic / Diffusion-DPO", "pickapic / Semi-DPO (offline)", "pickapic / Online Semi-DPO"])
-        let online = try #require(t8["pickapic / Online Semi-DPO"] as? [String: Any])
-        #expect(online["overall"] is Double && online["clip"] is Double)
-        let timing = try #require(tables["online/timing"] as? [String: Any])
-        #expect(timing.count == 2)                                 // one row per round
-        let ablations = try #require(tables["online_ablations"] as? [String: Any])
-        #expect(ablations.count == 7, "\(ablations.keys.sorted())")  // rounds 0–2, two labellers, two pair counts
+        let json = try JSON.parse(file: out + "/tables.json")
+        let t8 = json["table8"]
+        for row in ["Base", "Diffusion-DPO", "Semi-DPO (iter 0) = online cold start", "Semi-DPO offline (iter 2)",
+                    "Online Semi-DPO (round 1)", "Online Semi-DPO (round 2)"] {
+            let cell = t8?["pickapic / " + row]?["overall (MPS role)"]
+            let (m, lo, hi) = (cell?["mean"]?.doubleValue ?? .nan, cell?["lo"]?.doubleValue ?? .nan, cell?["hi"]?.doubleValue ?? .nan)
+            #expect(lo <= m && m <= hi, "table8 / \(row): \(String(describing: cell))")
+        }
+        // Equal compute: 2 + 2·2 steps each; pair gradients 2·2 + 2·2·2·2 = 20; Diffusion-DPO 2 + 2·2·2 = 10 steps of 2 pairs.
+        func members(_ v: JSONValue?) -> [(key: String, value: JSONValue)] { if case let .object(m)? = v { return m }; return [] }
+        func work(_ prefix: String) -> (Double, Double) {
+            let row = members(json["table8_compute"]).first { $0.key.hasPrefix(prefix) }?.value
+            return (row?["optimizer steps"]?.doubleValue ?? .nan, row?["pair gradients"]?.doubleValue ?? .nan)
+        }
+        #expect(work("Semi-DPO offline (iter 2)") == (6, 20) && work("Online Semi-DPO (round 2)") == (6, 20))
+        #expect(work("Diffusion-DPO") == (10, 20) && work("Online Semi-DPO (round 1)") == (4, 12))
+        #expect(members(json["online_timing"]).count == 2, "one timing row per round")
+        #expect(json["online_timing"]?["0 / 2"]?["confidence"]?.doubleValue ?? -1 > 0)
+        #expect(members(json["online_ablations"]).count == 7, "rounds 0–2, two labellers, two pair counts")
         let audit = try String(contentsOfFile: out + "/online/round2/audit.md", encoding: .utf8)
         #expect(audit.contains("selected by model r-1 alone") && audit.contains("every sign (no threshold)"))
-        let manifest = try YAML.load(path: out + "/manifest.yaml")
-        #expect(manifest["status"]?["result"] == .string("ok"))
+        // Round 1 has one couple whatever the labeller: the "alone" ablation shares its stage.
+        let stages = { try FileManager.default.subpathsOfDirectory(atPath: cache).filter { $0.hasSuffix("stage.yaml") }.sorted() }
+        let before = try stages()
+        #expect(before.filter { $0.hasPrefix("online_round1/") }.count == 2, "round 1: 4 and 3 pairs per round")
+        #expect(before.filter { $0.hasPrefix("online_round2/") }.count == 3, "round 2: pair, alone, 3 pairs per round")
+        let again = try runShipped("online_semi_dpo.lua", settings)
+        #expect(try stages() == before, "a second run computes no stage")
+        #expect(try String(contentsOfFile: again + "/online_self_labels.csv", encoding: .utf8)
+                == String(contentsOfFile: out + "/online_self_labels.csv", encoding: .utf8))
+        #expect(try String(contentsOfFile: again + "/table8.csv", encoding: .utf8) == String(contentsOfFile: out + "/table8.csv", encoding: .utf8))
     }
 }

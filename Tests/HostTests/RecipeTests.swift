@@ -160,6 +160,22 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let one = try JSON.parse(file: seed1 + "/tables.json")["table4"]?["pickapic / Semi-DPO (iter 2)"]?["overall (MPS role)"]?["per_seed"]
         let two = json["table4"]?["pickapic / Semi-DPO (iter 2)"]?["overall (MPS role)"]?["per_seed"]?.arrayValue
         #expect(one?.arrayValue?.count == 1 && one?.arrayValue?.first == two?.last, "seed 1 alone reproduces seed 1 of the two-seed run")
+
+        // Table 8 after paper.lua: the cold start, offline Semi-DPO, Diffusion-DPO and their evaluations are paper.lua's
+        // stages; only the online rounds (2 seeds × 2 rounds) and their evaluations (2 seeds × 2 models) are computed.
+        let t8 = try runShipped("tables/table8.lua", settings + ["seeds=0,1", "online.rounds=2", "online.pairs=3", "online.sample_steps=1"])
+        let added = Set(try stages()).subtracting(before).map { String($0.prefix { $0 != "/" }) }.sorted()
+        #expect(added == ["eval_pickapic", "eval_pickapic", "eval_pickapic", "eval_pickapic", "online_round1", "online_round1", "online_round2", "online_round2"],
+                "\(added)")
+        let j8 = try JSON.parse(file: t8 + "/tables.json")
+        let seedsOf = { (v: JSONValue?) in v?["overall (MPS role)"]?["per_seed"]?.arrayValue ?? [] }
+        #expect(seedsOf(j8["table8"]?["pickapic / Semi-DPO (iter 0) = online cold start"]) == seedsOf(json["table4"]?["pickapic / Semi-DPO (iter 0)"]))
+        #expect(seedsOf(j8["table8"]?["pickapic / Semi-DPO offline (iter 2)"]) == seedsOf(json["table1"]?["pickapic / Semi-DPO"]))
+        #expect(seedsOf(j8["table8"]?["pickapic / Diffusion-DPO"]) == seedsOf(json["table1"]?["pickapic / Diffusion-DPO"]))
+        #expect(seedsOf(j8["table8"]?["pickapic / Online Semi-DPO (round 2)"]).count == 2)
+        #expect(j8["table8_win_rates"]?["pickapic / Online Semi-DPO (round 2) / Semi-DPO offline (iter 2)"]?["p overall (MPS role)"]?.doubleValue != nil)
+        for f in ["table8_compute.md", "table8_rounds_timing.csv", "table8_rounds_self_labels.md"] { parses(t8 + "/" + f) }
+        #expect(j8["table8_rounds_timing"]?["1 / 2"]?["train"]?.doubleValue ?? -1 > 0, "seed 1, round 2: its training time")
     }
 
     /// `seeds` is checked before any work: a repeated or negative seed names the setting.
@@ -169,6 +185,19 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
             let status = RecipeRunner.run(.init(recipe: recipePath("tables/table6.lua"), settings: ["seeds=\(value)"], out: tempDir(), threads: 1),
                                           errors: { errs.append($0) })
             #expect(status != 0 && errs.joined().contains(message), "\(errs)")
+        }
+    }
+
+    /// Table 8's online settings are checked before any work, naming the setting and the bad value.
+    @Test func table8SettingsAreChecked() {
+        for (setting, message) in [("online.ensemble=both", "setting 'online.ensemble' must be \"pair\" or \"alone\", got 'both'"),
+                                   ("online.combine=max", "setting 'online.combine' must be \"agree\" or \"mean\", got 'max'"),
+                                   ("online.pairs=0", "setting 'online.pairs' must be an integer ≥ 1, got 0"),
+                                   ("online.rounds=0", "Table 8 needs online rounds: --set online.rounds=N with N ≥ 1 (got 0)")] {
+            var errs: [String] = []
+            let status = RecipeRunner.run(.init(recipe: recipePath("tables/table8.lua"), settings: [setting], out: tempDir(), threads: 1),
+                                          errors: { errs.append($0) })
+            #expect(status != 0 && errs.joined().contains(message), "\(setting): \(errs)")
         }
     }
 
@@ -195,7 +224,8 @@ func parses(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) {
     @Test func everyRecipeDeclaresItsSettings() throws {
         // A typo in --set fails before any work, naming the key, for the shipped recipes.
         for recipe in ["quickstart.lua", "semi_dpo.lua", "paper.lua", "diffusion_dpo.lua", "world_stats.lua", "partition.lua",
-                       "table6.lua", "bench_select.lua", "bench_partition.lua", "pretrain_base.lua", "train_rewards.lua"] {
+                       "table6.lua", "bench_select.lua", "bench_partition.lua", "pretrain_base.lua", "train_rewards.lua",
+                       "online_semi_dpo.lua", "tables/table8.lua"] {
             var errs: [String] = []
             let status = RecipeRunner.run(.init(recipe: recipePath(recipe), settings: ["stpes=1"], out: tempDir()), errors: { errs.append($0) })
             #expect(status == 1 && errs.joined().contains("unknown setting 'stpes'"), "\(recipe): \(errs)")

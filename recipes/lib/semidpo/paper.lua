@@ -443,6 +443,94 @@ function P.audit(c)
   return t1, t2
 end
 
+--- A means table like Table 1 (intervals over seeds and prompts) of the models `labelled(cs)` returns for each
+--- seed ({{label, stage result or path}, …}, the same labels for every seed); for recipes with rows of their own
+--- (recipes/online_semi_dpo.lua's ablations).
+function P.means(c, title, path, first, labelled)
+  return means_table(c, title .. " — " .. heading(c), path, first, score_rows(c, labelled))
+end
+
+--- Table 8 (issue 19): online Semi-DPO (`semidpo.online`: the cold start = Semi-DPO's iteration 0, then
+--- c.online.rounds rounds of c.steps steps on c.online.pairs self-generated, self-labelled pairs each) against
+--- offline Semi-DPO (iterations 0 … c.iterations on the dataset's noisy pairs) and Diffusion-DPO, every model of a
+--- seed evaluated like Table 1 (same prompts, same noise; the same `eval_<suite>` stages), with intervals over
+--- seeds and prompts; `table8_win_rates` (online's last round over each arm, as Table 2); `table8_compute`: what
+--- each arm trained (optimizer steps, pair gradients, data) and its stages' wall time; and per round and seed
+--- `table8_rounds_timing` (where the time of each round went) and `table8_rounds_self_labels` (the audit).
+--- With online.rounds = iterations the online and offline Semi-DPO runs take the same steps and pair gradients.
+function P.table8(c)
+  local O = require "semidpo.online"
+  O.check(c)
+  local rounds = c.online.rounds
+  if rounds < 1 then error("Table 8 needs online rounds: --set online.rounds=N with N ≥ 1 (got " .. rounds .. ")", 2) end
+  local function offline_label(cs) return string.format("Semi-DPO offline (iter %d)", cs.iterations) end
+  local function labelled(cs)
+    local semi, online = R.semi(cs, cs.committee, cs.iterations), O.rounds(cs, rounds)
+    local out = { { "Base", cs.base }, { "Diffusion-DPO", R.baseline(cs, "dpo") }, { "Semi-DPO (iter 0) = online cold start", semi[1] } }
+    if cs.iterations >= 1 then out[#out + 1] = { offline_label(cs), semi[#semi] } end
+    for r = 1, rounds do out[#out + 1] = { string.format("Online Semi-DPO (round %d)", r), online[r + 1] } end
+    return out, semi, online
+  end
+  local means = means_table(c, string.format("Table 8: online vs offline Semi-DPO vs Diffusion-DPO (online: %d generated pairs per round, %d steps per round; %s) — %s",
+                                             c.online.pairs, c.steps, c.online.ensemble == "pair" and ("labelled by the ensemble of rounds r−1 and r−2, " .. c.online.combine)
+                                               or "labelled by model r−1 alone", heading(c)),
+                            "table8", "method", score_rows(c, labelled))
+  -- Win rates of the last online round over each other arm, per suite.
+  local per_seed, lists = P.per_seed(c), {}
+  for i, cs in ipairs(per_seed) do lists[i] = labelled(cs) end
+  local last, wins = #lists[1], {}
+  for _, suite in ipairs(c.suites) do
+    for j = 1, last - 1 do
+      local a, b = {}, {}
+      for i, cs in ipairs(per_seed) do
+        a[i] = P.evaluate(cs, lists[i][last][2], suite).outputs.per_prompt
+        b[i] = P.evaluate(cs, lists[i][j][2], suite).outputs.per_prompt
+      end
+      wins[#wins + 1] = { suite, lists[1][last][1], lists[1][j][1], a = a, b = b }
+    end
+  end
+  local win_rates = semidpo.eval.win_rate_table(stats_options(c, {
+    title = "Table 8b: win rate (%) of the last online round over each arm (ties are not wins), Δ overall (paired), p = two-sided paired permutation test — " .. heading(c),
+    path = "table8_win_rates", columns = { "suite", "method 1", "method 2" }, metrics = metric_columns(c), rows = wins, ties = 0,
+    test_metric = "overall", headers = { overall = "overall (MPS role)" } }))
+  -- What each arm trained, and the wall time of its training stages (mean over seeds; a cached stage counts
+  -- the time it took when it ran, sampling and confidence passes included).
+  local B, noisy = c.batch_size, 0
+  local seconds = {}
+  for i, cs in ipairs(per_seed) do
+    noisy = noisy + R.split(cs, cs.committee):noisy():count() / #per_seed
+    local _, semi, online = labelled(cs)
+    local function sum(list, upto) local s = 0; for k = 1, upto do s = s + list[k].seconds end; return s end
+    local row = { 0, R.baseline(cs, "dpo").seconds, semi[1].seconds }
+    if cs.iterations >= 1 then row[#row + 1] = sum(semi, #semi) end
+    for r = 1, rounds do row[#row + 1] = sum(online, r + 1) end   -- online[1] is semi[1], the cold start
+    for k, s in ipairs(row) do seconds[k] = (seconds[k] or 0) + s / #per_seed end
+  end
+  local bs = P.baseline_steps(c)
+  local work = {
+    { "Base", 0, 0, "none" },
+    { "Diffusion-DPO", bs, bs * B, string.format("all %d pairs, human labels", c.pairs) },
+    { "Semi-DPO (iter 0) = online cold start", c.steps0, c.steps0 * B, "clean pairs (committee consensus)" },
+  }
+  if c.iterations >= 1 then
+    work[#work + 1] = { offline_label(c), c.steps0 + c.iterations * c.steps, c.steps0 * B + c.iterations * c.steps * 2 * B,
+                        string.format("clean + pseudo-labelled noisy pairs (%.0f noisy, mean over seeds)", noisy) }
+  end
+  for r = 1, rounds do
+    work[#work + 1] = { string.format("Online Semi-DPO (round %d)", r), c.steps0 + r * c.steps, c.steps0 * B + r * c.steps * 2 * B,
+                        string.format("clean + %d self-generated, self-labelled pairs", r * c.online.pairs) }
+  end
+  for k, row in ipairs(work) do row[5] = seconds[k] end
+  local compute = semidpo.eval.table{ title = "Table 8c: what each arm trained (optimizer steps; pair gradients = steps × batch, × 2 with a self-labelled batch) and the wall time of its training stages (mean over "
+                                              .. seeds_text(c) .. "; Semi-DPO and online stages include their confidence passes and sampling)",
+                                      path = "table8_compute", decimals = 1, columns = { "method", "optimizer steps", "pair gradients", "data", "stage wall s" },
+                                      rows = work }
+  local runs = {}
+  for i, cs in ipairs(per_seed) do runs[i] = { seed = cs.seed, runs = O.rounds(cs, rounds) } end
+  local timing, self_labels = O.round_tables(runs, "Table 8 online rounds", "table8_rounds")
+  return means, win_rates, compute, timing, self_labels
+end
+
 --- Prints the Markdown of tables returned by `semidpo.eval.table` (any number of them).
 function P.show(...)
   for _, files in ipairs{ ... } do
