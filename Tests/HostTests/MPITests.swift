@@ -43,7 +43,8 @@ func runMPI(_ ranks: Int, _ args: [String], cwd: String) throws -> (Int32, Strin
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData.data, as: UTF8.self), Date().timeIntervalSince(t0))
 }
 
-/// A tiny DPO run and confidence pass; `--set shards=G` sets grad_shards (absent: the default).
+/// A tiny DPO run, confidence pass, pretraining and reward-model training; `--set shards=G` sets
+/// grad_shards (absent: the default).
 private let trainRecipe = tinyUNetLua + """
 local ds = semidpo.world.dataset{dir = semidpo.args.data, pairs = 10, prompts = 4, seed = 3, image_size = 16}
 local pairs = ds:pairs()
@@ -56,6 +57,12 @@ local conf = semidpo.dpo.confidence{model = model, reference = ref, pairs = pair
 conf:write("conf")
 conf:write("all.jsonl")
 semidpo.write_text("size.txt", tostring(semidpo.mpi.size()))
+local pm = semidpo.diffusion.new{config = tiny, seed = 2}
+semidpo.diffusion.pretrain{model = pm, steps = 2, batch_size = 4, prompts = 8, warmup = 1, grad_shards = semidpo.args.shards,
+                           checkpoint_dir = "pre", log = "pre"}
+local rm = semidpo.reward.new{name = "clip", channels = {4, 4, 4}, groups = 2, embed_dimension = 4, heads = 2, seed = 1}
+semidpo.reward.train(rm, ds, {rater = "human", steps = 2, batch_size = 4, warmup = 1, seed = 3, grad_shards = semidpo.args.shards})
+rm:save("reward.safetensors", {name = "clip"})
 
 """
 
@@ -149,6 +156,13 @@ struct MPIRunTests {
             #expect(a.keys.sorted() == b.keys.sorted() && !a.isEmpty)
             for (k, v) in b { #expect(a[k]?.map(\.bitPattern) == v.map(\.bitPattern), "\(multi) vs \(single): \(k)") }
             #expect(try read("\(multi)/train.csv") == read("\(single)/train.csv"), "\(multi) vs \(single): log")
+            // Pretraining and reward-model training: the same bits too.
+            for file in ["pre/model.safetensors", "reward.safetensors"] {
+                let a = try tensors("\(dir)/\(multi)/\(file)"), b = try tensors("\(dir)/\(single)/\(file)")
+                #expect(!a.isEmpty && a.keys.sorted() == b.keys.sorted())
+                for (k, v) in b { #expect(a[k]?.map(\.bitPattern) == v.map(\.bitPattern), "\(multi) vs \(single): \(file) \(k)") }
+            }
+            #expect(try read("\(multi)/pre.csv") == read("\(single)/pre.csv"))
             #expect(try read("\(multi)/all.jsonl") == read("\(single)/all.jsonl"), "\(multi) vs \(single): confidence")
             // The ranks' shards, concatenated in rank order, are the one-process shard file byte for byte.
             let shards = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(multi)/conf").filter { !$0.hasPrefix(".") }.sorted()
