@@ -43,7 +43,7 @@ func runMPI(_ ranks: Int, _ args: [String], cwd: String) throws -> (Int32, Strin
     return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData.data, as: UTF8.self), Date().timeIntervalSince(t0))
 }
 
-/// A tiny DPO run, confidence pass, pretraining and reward-model training; `--set shards=G` sets
+/// A tiny DPO run, confidence pass, pretraining, reward-model training and evaluation; `--set shards=G` sets
 /// grad_shards (absent: the default).
 private let trainRecipe = tinyUNetLua + """
 local ds = semidpo.world.dataset{dir = semidpo.args.data, pairs = 10, prompts = 4, seed = 3, image_size = 16}
@@ -62,7 +62,16 @@ semidpo.diffusion.pretrain{model = pm, steps = 2, batch_size = 4, prompts = 8, w
                            checkpoint_dir = "pre", log = "pre"}
 local rm = semidpo.reward.new{name = "clip", channels = {4, 4, 4}, groups = 2, embed_dimension = 4, heads = 2, seed = 1}
 semidpo.reward.train(rm, ds, {rater = "human", steps = 2, batch_size = 4, warmup = 1, seed = 3, grad_shards = semidpo.args.shards})
-rm:save("reward.safetensors", {name = "clip"})
+local reward_path = rm:save("reward.safetensors", {name = "clip"})
+semidpo.mpi.barrier()   -- rank 0 wrote the file the committee reads on every rank
+-- Evaluation: 7 prompts split over the ranks, scored by a committee of the reward model and the oracle.
+local committee = semidpo.committee.new{members = {reward_path}}
+local ev = semidpo.eval.run{model = model, suite = "hpsv2", committee = committee, seed = 3, steps = 2, guidance = 3, limit = 7,
+                            batch_size = 3}
+local lines = {}
+for _, m in ipairs(ev:metrics()) do lines[#lines + 1] = m .. " " .. table.concat(ev:per_prompt(m), " ") end
+lines[#lines + 1] = "geneval " .. ev:geneval().overall
+semidpo.write_text("eval.txt", table.concat(lines, "\\n"))
 
 """
 
@@ -163,6 +172,7 @@ struct MPIRunTests {
                 for (k, v) in b { #expect(a[k]?.map(\.bitPattern) == v.map(\.bitPattern), "\(multi) vs \(single): \(file) \(k)") }
             }
             #expect(try read("\(multi)/pre.csv") == read("\(single)/pre.csv"))
+            #expect(try read("\(multi)/eval.txt") == read("\(single)/eval.txt"), "\(multi) vs \(single): evaluation")
             #expect(try read("\(multi)/all.jsonl") == read("\(single)/all.jsonl"), "\(multi) vs \(single): confidence")
             // The ranks' shards, concatenated in rank order, are the one-process shard file byte for byte.
             let shards = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/\(multi)/conf").filter { !$0.hasPrefix(".") }.sorted()
