@@ -4,7 +4,7 @@ import Foundation
 
 /// Splits a step's gradient into `count` shards (each a slice of the global batch), computes the
 /// shards this rank owns (`Cluster.block(of: count)`: contiguous, in rank order), gathers every
-/// shard's gradient to every rank and sums them in shard order:
+/// shard's gradient and sums them in shard order (a fixed-order reduce-scatter + allgather):
 ///
 ///     g = ((g₀ + g₁) + g₂) + … + g_{count−1}      (Float, elementwise)
 ///
@@ -64,14 +64,33 @@ public struct GradientShards: Sendable {
             }
             for (_, p) in parameters { local.append(p.grad == nil ? 0 : 1) }
         }
-        // Every rank owns count / size shards, so every rank sends the same number of values.
-        var shards: [[S]] = []
-        for part in Cluster.allgather(local) {
-            guard part.count % width == 0 else { throw CoreError("gradient shards: a rank sent \(part.count) values, not a multiple of \(width)") }
-            for s in stride(from: 0, to: part.count, by: width) { shards.append(Array(part[s..<(s + width)])) }
+        // Fixed-order reduce-scatter, then allgather: rank j sums segment j of the vector over all
+        // shards in shard order (it receives that segment of every shard: rank i's shards are the
+        // contiguous block i, so they arrive in shard order), then every rank gets every segment.
+        // Each element is the same sum of the same parts in the same order at any rank count; a rank
+        // moves ≈ 2·(np − 1)/np of the vector per step, like a ring allreduce.
+        let np = Cluster.size, segments = (0..<np).map { Cluster.block(of: width, rank: $0) }
+        let mineCount = owned.count
+        guard local.count == width * mineCount else { throw CoreError("gradient shards: \(local.count) values for \(mineCount) shards") }
+        let outgoing: [[S]] = segments.map { seg in
+            var part = [S](); part.reserveCapacity(seg.count * mineCount)
+            for k in 0..<mineCount { part += local[(k * width + seg.lowerBound)..<(k * width + seg.upperBound)] }
+            return part
         }
-        guard shards.count == count else { throw CoreError("gradient shards: gathered \(shards.count) shards, expected \(count)") }
-        let sum = try Cluster.reduceInOrder(shards, .sum)
+        let incoming = Cluster.alltoall(outgoing)
+        let segment = segments[Cluster.rank]
+        var parts: [[S]] = []
+        for (i, part) in incoming.enumerated() {
+            let shardsOfRank = Cluster.block(of: count, rank: i).count
+            guard part.count == shardsOfRank * segment.count else {
+                throw CoreError("gradient shards: rank \(i) sent \(part.count) values, expected \(shardsOfRank) × \(segment.count)")
+            }
+            for k in 0..<shardsOfRank { parts.append(Array(part[(k * segment.count)..<((k + 1) * segment.count)])) }
+        }
+        guard parts.count == count else { throw CoreError("gradient shards: received \(parts.count) shards, expected \(count)") }
+        let summed = try Cluster.reduceInOrder(parts, .sum)
+        let sum = np == 1 ? summed : Cluster.allgather(summed).flatMap { $0 }
+        guard sum.count == width else { throw CoreError("gradient shards: gathered \(sum.count) values, expected \(width)") }
         var offset = 0
         let flags = sizes.reduce(0, +)
         for (k, (_, p)) in parameters.enumerated() {

@@ -120,6 +120,26 @@ public enum Cluster {
         return (0..<size).map { Array(all[Int(displs[$0])..<Int(displs[$0]) + Int(counts[$0])]) }
     }
 
+    /// Personalised exchange: this rank sends `parts[j]` to rank j (one part per rank) and receives,
+    /// in rank order, what every rank sent to it (`MPI_Alltoall` of the lengths, then `MPI_Alltoallv`).
+    public static func alltoall(_ parts: [[UInt8]]) -> [[UInt8]] {
+        precondition(parts.count == size, "alltoall: \(parts.count) parts for \(size) ranks")
+        guard isInitialized, size > 1 else { return parts }
+        var sendCounts = parts.map { Int32(checkedCount($0.count)) }
+        var recvCounts = [Int32](repeating: 0, count: size)
+        MPI_Alltoall(&sendCounts, 1, cmpi_int(), &recvCounts, 1, cmpi_int(), cmpi_comm_world())
+        let (sendDispls, _) = displacements(sendCounts), (recvDispls, total) = displacements(recvCounts)
+        let send = parts.flatMap { $0 }
+        var recv = [UInt8](repeating: 0, count: total)
+        send.withUnsafeBytes { src in
+            recv.withUnsafeMutableBytes { dst in
+                _ = MPI_Alltoallv(src.baseAddress, sendCounts, sendDispls, cmpi_byte(),
+                                  dst.baseAddress, recvCounts, recvDispls, cmpi_byte(), cmpi_comm_world())
+            }
+        }
+        return (0..<size).map { Array(recv[Int(recvDispls[$0])..<Int(recvDispls[$0]) + Int(recvCounts[$0])]) }
+    }
+
     private static func checkedCount(_ n: Int) -> Int {
         precondition(n <= Int(Int32.max), "MPI message of \(n) bytes is larger than 2 GiB")
         return n
@@ -139,6 +159,14 @@ public enum Cluster {
         guard isInitialized, size > 1 else { return [values] }
         let bytes = values.withUnsafeBytes { Array($0) }
         return allgather(bytes).map { b in
+            b.withUnsafeBytes { raw in Array(raw.bindMemory(to: T.self)) }
+        }
+    }
+
+    /// `alltoall` of typed values.
+    public static func alltoall<T: BitwiseCopyable>(_ parts: [[T]]) -> [[T]] {
+        guard isInitialized, size > 1 else { return parts }
+        return alltoall(parts.map { p in p.withUnsafeBytes { Array($0) } }).map { b in
             b.withUnsafeBytes { raw in Array(raw.bindMemory(to: T.self)) }
         }
     }
