@@ -63,6 +63,13 @@ struct ConfidenceBatch {
     }
 }
 
+/// The rows this MPI rank scores in a confidence pass over `count` pairs: a contiguous block of whole
+/// batches of `batchSize` (`Cluster.block` over the batches); all rows on one process.
+public func confidenceRows(count: Int, batchSize: Int) -> Range<Int> {
+    let batches = Cluster.block(of: (count + batchSize - 1) / max(1, batchSize))
+    return min(count, batches.lowerBound * batchSize)..<min(count, batches.upperBound * batchSize)
+}
+
 /// Computes z(t) for every pair of `pairs` at every anchor, under `noGrad`:
 ///
 ///     z(t) = β · [ (mse_ref(x_w, t) − mse_ref(x_l, t)) − (mse_θ(x_w, t) − mse_θ(x_l, t)) ]
@@ -85,8 +92,7 @@ public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSour
     let n = pairs.count, a = config.anchors.count
     // Under MPI, rank r scores a contiguous block of whole batches (the same batches as one process
     // would form, so the same numbers); the blocks are then gathered in rank order.
-    let batches = Cluster.block(of: (n + config.batchSize - 1) / config.batchSize)
-    let mine = min(n, batches.lowerBound * config.batchSize)..<min(n, batches.upperBound * config.batchSize)
+    let mine = confidenceRows(count: n, batchSize: config.batchSize)
     var values = [Double](repeating: 0, count: n * a)
     let loss = PreferenceLossConfig(kind: .sigmoid, beta: config.beta)
     try noGrad {

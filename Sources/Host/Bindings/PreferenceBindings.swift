@@ -412,7 +412,9 @@ private func dpo_confidence(_ L: OpaquePointer?) -> Int32 {
         config.batchSize = try o.integer("batch_size", default: 32)
         config.seed = UInt64(truncatingIfNeeded: try o.integer("seed") ?? args.runSeed)
         let onBatch = try o.function("on_progress")
-        let bar = ProgressBar(total: pairs.count, label: "confidence (\(config.anchors.count) anchors)")
+        // Under MPI the bar (rank 0's) counts this rank's block of pairs.
+        let bar = ProgressBar(total: confidenceRows(count: pairs.count, batchSize: max(1, config.batchSize)).count,
+                              label: "confidence (\(config.anchors.count) anchors)")
         let scores = try confidencePass(model: model, reference: reference, pairs: pairs, config: config) { done, total in
             bar.advance(by: done - bar.count)
             _ = try onBatch?.call([done, total], results: 0, on: args.L)
