@@ -51,8 +51,10 @@ local pairs = ds:pairs()
 local model = semidpo.diffusion.new{config = tiny, seed = 1}
 local ref = semidpo.diffusion.new{config = tiny, seed = 1}
 local s = semidpo.dpo.train{policy = model, reference = ref, pairs = pairs, steps = 3, batch_size = 4, accumulation = 2,
-                            lr = 3e-3, beta = 200, seed = 7, grad_shards = semidpo.args.shards, log = "train"}
+                            lr = 3e-3, beta = 200, seed = 7, grad_shards = semidpo.args.shards, log = "train",
+                            checkpoint = "ck.safetensors", checkpoint_every = 2, resume = semidpo.args.resume}
 model:save("model.safetensors")
+if semidpo.args.resume then return end
 local conf = semidpo.dpo.confidence{model = model, reference = ref, pairs = pairs, beta = 200, batch_size = 3, seed = 5}
 conf:write("conf")
 conf:write("all.jsonl")
@@ -186,8 +188,33 @@ struct MPIRunTests {
             #expect(manifest.contains("mpi_ranks: \(np)") && manifest.contains("result: ok"))
             #expect(manifest.contains("conf/confidence_rank001.jsonl"))
         }
+        // Resume at another rank count: np = 2's checkpoint after step 2, finished by one process with the
+        // same grad_shards, ends on the uninterrupted run's weights.
+        let (rs, _, re) = try runBinary(["run", "r.lua", "--out", "resumed", "--threads", "1", "--set", "data=\(dir)/data",
+                                         "--set", "shards=4", "--set", "resume=\(dir)/two4/ck.safetensors"], cwd: dir)
+        try #require(rs == 0, "\(re)")
+        let resumed = try tensors("\(dir)/resumed/model.safetensors"), whole = try tensors("\(dir)/one4/model.safetensors")
+        for (k, v) in whole { #expect(resumed[k]?.map(\.bitPattern) == v.map(\.bitPattern), "resumed: \(k)") }
         // A plain run without --set shards keeps grad_shards = 1: the one1 numbers.
         #expect(try read("one1/size.txt") == "1")
+    }
+
+    /// A rank killed by a signal ends the job within seconds, non-zero, without rank 0 going on.
+    @Test func killedRankEndsTheJob() throws {
+        try #require(mpirunPath != nil, "mpirun not found: `make deps` installs openmpi-bin")
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            local mpi = semidpo.mpi
+            if mpi.rank() == 1 then os.execute("kill -9 $PPID") end   -- the shell's parent: this rank
+            mpi.barrier()
+            semidpo.write_text("done.txt", "should not happen")
+            """.write(toFile: dir + "/k.lua", atomically: true, encoding: .utf8)
+        let (s, _, e, seconds) = try runMPI(2, ["run", "k.lua", "--out", "o"], cwd: dir)
+        #expect(s != 0, "\(e)")
+        #expect(e.contains("rank 1") && e.contains("signal 9"), "\(e)")
+        #expect(seconds < 60, "took \(seconds) s")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/o/done.txt"))
     }
 
     /// Collectives across two ranks: sums in rank order, broadcast from a non-zero root, gather.
