@@ -59,6 +59,17 @@ local conf = semidpo.dpo.confidence{model = model, reference = ref, pairs = pair
 conf:write("conf")
 conf:write("all.jsonl")
 semidpo.write_text("size.txt", tostring(semidpo.mpi.size()))
+-- A Semi-DPO round: per-anchor pseudo-labels from the confidence pass, the clean and pseudo-labelled sets together.
+local labels = {}
+for i, row in ipairs(conf:values()) do
+  labels[i] = {}
+  for j, z in ipairs(row) do labels[i][j] = z > 0 and 1 or -1 end
+end
+local pseudo = semidpo.dpo.labels{anchors = conf:anchors(), labels = labels}
+local round = semidpo.diffusion.new{config = tiny, seed = 1}
+semidpo.dpo.train{policy = round, reference = model, pairs = pairs, unlabeled = pairs, pseudo = pseudo, unlabeled_weight = 0.5,
+                  steps = 2, batch_size = 4, lr = 1e-3, beta = 200, seed = 9, grad_shards = semidpo.args.shards, log = "semi"}
+round:save("semi.safetensors")
 local pm = semidpo.diffusion.new{config = tiny, seed = 2}
 semidpo.diffusion.pretrain{model = pm, steps = 2, batch_size = 4, prompts = 8, warmup = 1, grad_shards = semidpo.args.shards,
                            checkpoint_dir = "pre", log = "pre"}
@@ -167,13 +178,14 @@ struct MPIRunTests {
             #expect(a.keys.sorted() == b.keys.sorted() && !a.isEmpty)
             for (k, v) in b { #expect(a[k]?.map(\.bitPattern) == v.map(\.bitPattern), "\(multi) vs \(single): \(k)") }
             #expect(try read("\(multi)/train.csv") == read("\(single)/train.csv"), "\(multi) vs \(single): log")
-            // Pretraining and reward-model training: the same bits too.
-            for file in ["pre/model.safetensors", "reward.safetensors"] {
+            // A Semi-DPO round, pretraining and reward-model training: the same bits too.
+            for file in ["semi.safetensors", "pre/model.safetensors", "reward.safetensors"] {
                 let a = try tensors("\(dir)/\(multi)/\(file)"), b = try tensors("\(dir)/\(single)/\(file)")
                 #expect(!a.isEmpty && a.keys.sorted() == b.keys.sorted())
                 for (k, v) in b { #expect(a[k]?.map(\.bitPattern) == v.map(\.bitPattern), "\(multi) vs \(single): \(file) \(k)") }
             }
             #expect(try read("\(multi)/pre.csv") == read("\(single)/pre.csv"))
+            #expect(try read("\(multi)/semi.csv") == read("\(single)/semi.csv"))
             #expect(try read("\(multi)/eval.txt") == read("\(single)/eval.txt"), "\(multi) vs \(single): evaluation")
             #expect(try read("\(multi)/all.jsonl") == read("\(single)/all.jsonl"), "\(multi) vs \(single): confidence")
             // The ranks' shards, concatenated in rank order, are the one-process shard file byte for byte.
