@@ -229,6 +229,39 @@ struct MPIRunTests {
         #expect(!FileManager.default.fileExists(atPath: dir + "/o/done.txt"))
     }
 
+    /// A stage under MPI: rank 0 decides, every rank takes the same branch; the second run finds it cached
+    /// on every rank; one process (another default grad_shards) does not reuse it.
+    @Test func stageDecisionsAreRankZeros() throws {
+        try #require(mpirunPath != nil, "mpirun not found: `make deps` installs openmpi-bin")
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            local mpi = semidpo.mpi
+            local r = semidpo.stage{name = "s", settings = {x = 1}, cache = semidpo.args.cache, run = function(dir)
+              semidpo.write_text(dir .. "/value.txt", "v")
+              return {sum = mpi.allreduce(mpi.rank() + 1)}
+            end}
+            local decisions = mpi.gather(r.cached)
+            if mpi.rank() == 0 then
+              for i = 1, mpi.size() do assert(decisions[i] == r.cached, "ranks took different branches") end
+            end
+            semidpo.write_text("out.txt", (r.cached and "cached" or "ran") .. " " .. r.outputs.sum .. " " .. r.key)
+            """.write(toFile: dir + "/s.lua", atomically: true, encoding: .utf8)
+        var results: [[String]] = []
+        for (k, np) in [2, 2, 1].enumerated() {
+            let args = ["run", "s.lua", "--out", "o\(k)", "--set", "cache=\(dir)/cache"]
+            let (s, _, e) = np == 1 ? try runBinary(args, cwd: dir) : try { let r = try runMPI(np, args, cwd: dir); return (r.0, r.1, r.2) }()
+            try #require(s == 0, "run \(k): \(e)")
+            results.append(try String(contentsOfFile: "\(dir)/o\(k)/out.txt", encoding: .utf8).split(separator: " ").map(String.init))
+        }
+        #expect(results[0][0] == "ran" && results[0][1] == "3")
+        #expect(results[1][0] == "cached" && results[1][1] == "3" && results[1][2] == results[0][2])
+        #expect(results[2][0] == "ran" && results[2][1] == "1" && results[2][2] != results[0][2])
+        let stageDirs = try FileManager.default.contentsOfDirectory(atPath: dir + "/cache/s")
+        #expect(stageDirs.count == 2)
+        for d in stageDirs { #expect(FileManager.default.fileExists(atPath: "\(dir)/cache/s/\(d)/value.txt")) }
+    }
+
     /// Collectives across two ranks: sums in rank order, broadcast from a non-zero root, gather.
     @Test func collectivesAcrossTwoRanks() throws {
         try #require(mpirunPath != nil, "mpirun not found: `make deps` installs openmpi-bin")

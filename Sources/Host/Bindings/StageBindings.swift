@@ -50,7 +50,8 @@ private func resolveInput(_ value: Any, path: String) throws -> Any {
 /// called. Otherwise any leftover of an interrupted run is removed, `run(dir)` is called, and
 /// `stage.yaml` (key, settings, inputs, outputs = run's return value, seconds) is written last, atomically.
 /// Under MPI rank 0 decides cached or not and broadcasts it; every rank calls `run`, rank 0 alone
-/// writes the stage's files (other ranks only their own shards), and the key does not depend on the rank count.
+/// writes the stage's files (other ranks only their own shards). The key includes the trainers' default
+/// `grad_shards` when there is more than one rank (it is the rank count, and it changes training's numbers).
 private func stage_run(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "stage") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
@@ -76,6 +77,9 @@ private func stage_run(_ L: OpaquePointer?) -> Int32 {
         }
         inputs["semidpo.executable"] = try executableFingerprint()
         inputs["semidpo.threads"] = "threads:\(Engine.threads)"
+        // Under MPI the trainers' default grad_shards is the rank count, which changes their numbers: it
+        // joins the key (a stage is not reused across rank counts). One process keeps its keys as before.
+        if Cluster.size > 1 { inputs["semidpo.grad_shards_default"] = "grad_shards:\(GradientShards.perRank)" }
         var code: [String: String] = [:]
         switch o.values["code"] {
         case nil, true as Bool:
