@@ -1,5 +1,5 @@
 # semidpo: install what a fresh machine lacks, build, run the quickstart, run the tests.
-APT_PACKAGES := liblua5.4-dev libopenblas-dev libyaml-dev zlib1g-dev pkg-config
+APT_PACKAGES := liblua5.4-dev libopenblas-dev libyaml-dev zlib1g-dev pkg-config libopenmpi-dev openmpi-bin
 SWIFT ?= swift
 BIN := .build/release/semidpo
 

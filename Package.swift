@@ -37,13 +37,15 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // MPI for runs over several processes/machines (mpirun/srun; docs/architecture.md "MPI").
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // Lua's function-like macros as inline functions, and the error trampoline (SPEC §7).
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         // CPU feature probes, FTZ/DAZ, and the few hot loops kept in C.
         .target(name: "CKernels",
                 cSettings: [.unsafeFlags(["-O3"])] + (portable ? [] : [.define("SEMIDPO_REQUIRE_X86_64_V3")])),
         // Everything numeric. Never imports Lua.
-        .target(name: "Core", dependencies: ["CBLAS", "CYAML", "CZlib", "CKernels",
+        .target(name: "Core", dependencies: ["CBLAS", "CYAML", "CZlib", "CKernels", "CMPI",
                                              .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: optimize),
         // Lua embedding, bindings and the `semidpo` command.

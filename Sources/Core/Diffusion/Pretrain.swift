@@ -40,6 +40,9 @@ public struct PretrainConfig: Equatable, Sendable {
     public var lossWeighting = LossWeighting.none
     /// [min_snr_gamma] γ of min-SNR-γ weighting.
     public var minSNRGamma = 5.0
+    /// [grad_shards] gradient shards per step (`GradientShards`; default one per MPI rank, 1 without a
+    /// launcher): the same value gives the same weights at any rank count. Must divide batch_size.
+    public var gradShards = GradientShards.perRank
 
     /// Per-timestep weighting of the pretraining loss.
     public enum LossWeighting: String, CaseIterable, Sendable {
@@ -54,7 +57,7 @@ public struct PretrainConfig: Equatable, Sendable {
     public init() {}
 
     public static let knownKeys = ["batch_size"] + OptimizerSettings.names
-        + ["conditioning_dropout", "checkpoint_every", "seed", "loss_weighting", "min_snr_gamma"]
+        + ["conditioning_dropout", "checkpoint_every", "seed", "loss_weighting", "min_snr_gamma", "grad_shards"]
 
     /// The weight w_t of timestep t's per-sample ε-MSE under `lossWeighting`.
     public func lossWeight(timestep t: Int, schedule: NoiseSchedule) -> Double {
@@ -89,6 +92,7 @@ public struct PretrainConfig: Equatable, Sendable {
             lossWeighting = w
         }
         if let v = try dbl("min_snr_gamma") { minSNRGamma = v }
+        if let v = try int("grad_shards") { gradShards = v }
         if let v = try int("seed") {
             guard v >= 0 else { throw CoreError("pretrain config: 'seed' must be ≥ 0, got \(v)") }
             seed = UInt64(v)
@@ -104,6 +108,8 @@ public struct PretrainConfig: Equatable, Sendable {
         try need(conditioningDropout >= 0 && conditioningDropout <= 1, "'conditioning_dropout' must be in [0, 1], got \(conditioningDropout)")
         try need(checkpointEvery >= 0, "'checkpoint_every' must be ≥ 0, got \(checkpointEvery)")
         try need(minSNRGamma > 0 && minSNRGamma.isFinite, "'min_snr_gamma' must be > 0, got \(minSNRGamma)")
+        do { _ = try GradientShards(count: gradShards).slice(0, of: batchSize, what: "'batch_size'") }
+        catch let e as CoreError { throw CoreError("pretrain config: \(e.message)") }
     }
 
     /// The AdamW config for a run of `totalSteps` steps (cosine only when totalSteps > warmup).
@@ -115,6 +121,7 @@ public struct PretrainConfig: Equatable, Sendable {
         d["batch_size"] = batchSize; d["conditioning_dropout"] = conditioningDropout
         d["checkpoint_every"] = checkpointEvery; d["seed"] = Int(seed)
         if lossWeighting != .none { d["loss_weighting"] = lossWeighting.rawValue; d["min_snr_gamma"] = minSNRGamma }
+        if gradShards != 1 { d["grad_shards"] = gradShards }
         return d
     }
 }
@@ -171,20 +178,31 @@ public final class Pretrainer {
         let tokens = try model.tokenize(prompts)
         let timesteps = (0..<b).map { model.schedule.sampleTimestep(tkey, UInt64($0)) }
         let noise = Tensor.normal(batch.images.shape, key: key.child("noise"))   // ε: (B, C, S, S)
-        model.zeroGrad()
-        var perSample = model.perSampleMSE(x0: batch.images, noise: noise, timesteps: timesteps, tokens: tokens)   // (B,)
-        if config.lossWeighting != .none {
-            perSample = perSample * Tensor(shape: [b], data: timesteps.map { Float(config.lossWeight(timestep: $0, schedule: model.schedule)) })
-        }
-        let loss = mean(perSample)
-        loss.backward()
         let params = model.parameters()
+        // Gradient shards (one, in place, without MPI): shard g takes samples [g·B/G, (g+1)·B/G), its
+        // loss Σ w·mse / B, so the shards sum to the batch's mean.
+        let shards = try GradientShards(count: config.gradShards)
+        let perShard = try shards.run(params) { g in
+            let r = shards.count == 1 ? 0..<b : try shards.slice(g, of: b, what: "pretrain: batch_size")
+            let whole = shards.count == 1
+            let ts = Array(timesteps[r])
+            var perSample = model.perSampleMSE(x0: whole ? batch.images : batch.images.slice(batch: r),
+                                               noise: whole ? noise : noise.slice(batch: r), timesteps: ts,
+                                               tokens: whole ? tokens : try model.tokenize(Array(prompts[r])))   // (B/G,)
+            if config.lossWeighting != .none {
+                perSample = perSample * Tensor(shape: [r.count], data: ts.map { Float(config.lossWeight(timestep: $0, schedule: model.schedule)) })
+            }
+            let loss = whole ? mean(perSample) : scaledTotal(perSample, 1 / Double(b))
+            loss.backward()
+            return [Double(loss.item())]
+        }
+        var value: Float = 0
+        for v in perShard { value += Float(v[0]) }
         if let clip = config.optimizer.clip { clipGradNorm(params, maxNorm: clip) }
         optimizer.update(params)
         model.zeroGrad()
         if let ema { updateEMA(ema.parameters(), toward: params, decay: config.optimizer.emaDecay) }
         step += 1
-        let value = loss.item()
         losses.append(value)
         return value
     }

@@ -169,10 +169,20 @@ public enum Evaluation {
 
     /// Samples one image per prompt, image p from `SampleID(seed, prompts[p].seedIndex, prompts[p].image)`: two models
     /// (or two runs) get identical starting noise per prompt. Returns (N, C, S, S) in [−1, 1].
+    /// Under MPI each rank samples its block of prompts (`Cluster.block`) and the images are gathered
+    /// in prompt order on every rank (an image depends only on its prompt, its noise and the model).
     public static func generate(model: DiffusionModel, prompts: [EvalPrompt], seed: UInt64, sampler: SamplerConfig) throws -> Tensor {
         guard !prompts.isEmpty else { throw CoreError("generate: no prompts") }
-        return try generate(denoiser: model, tokens: model.tokenize(prompts.map(\.text)), imageShape: model.imageShape,
-                            prompts: prompts, seed: seed, sampler: sampler)
+        let mine = Cluster.block(of: prompts.count)
+        let part = Array(prompts[mine])
+        let local = part.isEmpty ? [] : try generate(denoiser: model, tokens: model.tokenize(part.map(\.text)), imageShape: model.imageShape,
+                                                     prompts: part, seed: seed, sampler: sampler).data
+        guard Cluster.size > 1 else { return Tensor(shape: [prompts.count] + model.imageShape, data: local) }
+        let all = Cluster.allgather(local).flatMap { $0 }
+        guard all.count == prompts.count * model.imageShape.reduce(1, *) else {
+            throw CoreError("generate: gathered \(all.count) values from the ranks for \(prompts.count) images")
+        }
+        return Tensor(shape: [prompts.count] + model.imageShape, data: all)
     }
 
     /// `generate` for any denoiser with its token rows (one per prompt): the noise of row p is
@@ -209,11 +219,42 @@ public enum Evaluation {
 
     /// Scores images ((N, 3, S, S) flat, prompt order) with each committee member, the oracle per
     /// dimension and overall, and the GenEval-like check. Oracle work is split over `threads`.
+    /// Under MPI each rank scores its block of prompts and the scores are gathered in prompt order on
+    /// every rank (every score is a function of one image and its prompt).
     public static func score(images: [Float], prompts: [EvalPrompt], imageSize: Int, committee: Committee?,
                              seed: UInt64, steps: Int, guidance: Double?, threads: Int = 2) throws -> EvalScores {
         let n = prompts.count, d = 3 * imageSize * imageSize
         guard n >= 1 else { throw CoreError("score: no prompts") }
         guard images.count == n * d else { throw CoreError("score: \(n) prompts need \(n * d) values (3×\(imageSize)×\(imageSize) each), got \(images.count)") }
+        guard Cluster.size > 1 else {
+            return try scoreLocal(images: images, prompts: prompts, imageSize: imageSize, committee: committee,
+                                  seed: seed, steps: steps, guidance: guidance, threads: threads)
+        }
+        // Per rank: its block's values, metric by metric, then its GenEval checks as 0/1.
+        let metrics = (committee?.members.map(\.name) ?? []) + oracleMetrics
+        let mine = Cluster.block(of: n)
+        var local: [Double] = []
+        if !mine.isEmpty {
+            let part = try scoreLocal(images: Array(images[(mine.lowerBound * d)..<(mine.upperBound * d)]), prompts: Array(prompts[mine]),
+                                      imageSize: imageSize, committee: committee, seed: seed, steps: steps, guidance: guidance, threads: threads)
+            guard part.metrics == metrics else { throw CoreError("score: metrics \(part.metrics), expected \(metrics)") }
+            local = part.values.flatMap { $0 } + part.genevalPass.map { $0 ? 1 : 0 }
+        }
+        var values = [[Double]](repeating: [], count: metrics.count), geneval: [Bool] = []
+        for (r, part) in Cluster.allgather(local).enumerated() {
+            let k = Cluster.block(of: n, rank: r).count
+            guard part.count == (metrics.count + 1) * k else { throw CoreError("score: rank \(r) sent \(part.count) values for \(k) prompts") }
+            for m in metrics.indices { values[m] += part[(m * k)..<((m + 1) * k)] }
+            geneval += part[(metrics.count * k)...].map { $0 != 0 }
+        }
+        return try EvalScores(prompts: prompts, metrics: metrics, values: values, genevalPass: geneval,
+                              seed: seed, steps: steps, guidance: guidance)
+    }
+
+    /// `score` in this process alone.
+    private static func scoreLocal(images: [Float], prompts: [EvalPrompt], imageSize: Int, committee: Committee?,
+                                   seed: UInt64, steps: Int, guidance: Double?, threads: Int) throws -> EvalScores {
+        let n = prompts.count, d = 3 * imageSize * imageSize
         var metrics: [String] = [], values: [[Double]] = []
         for member in committee?.members ?? [] {
             guard !oracleMetrics.contains(member.name) else {

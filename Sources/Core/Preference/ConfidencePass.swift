@@ -63,6 +63,13 @@ struct ConfidenceBatch {
     }
 }
 
+/// The rows this MPI rank scores in a confidence pass over `count` pairs: a contiguous block of whole
+/// batches of `batchSize` (`Cluster.block` over the batches); all rows on one process.
+public func confidenceRows(count: Int, batchSize: Int) -> Range<Int> {
+    let batches = Cluster.block(of: (count + batchSize - 1) / max(1, batchSize))
+    return min(count, batches.lowerBound * batchSize)..<min(count, batches.upperBound * batchSize)
+}
+
 /// Computes z(t) for every pair of `pairs` at every anchor, under `noGrad`:
 ///
 ///     z(t) = β · [ (mse_ref(x_w, t) − mse_ref(x_l, t)) − (mse_θ(x_w, t) − mse_θ(x_l, t)) ]
@@ -73,6 +80,9 @@ struct ConfidenceBatch {
 /// ε_i (`confidenceNoise`) at all anchors, for both its images. Batches of `batchSize` pairs; for
 /// each batch and anchor the model and the reference each see 2B samples [winners; losers].
 /// `progress(done, total)` is called after each batch with pairs done so far; throwing stops.
+/// Under MPI (`Cluster.size` > 1) each rank scores a contiguous block of whole batches (`done`/`total`
+/// count that rank's pairs) and every rank returns the whole table, identical to one process's, with
+/// `scoredRows` set to its block.
 public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSource, config: ConfidencePassConfig,
                            progress: ((Int, Int) throws -> Void)? = nil) throws -> ConfidenceTable {
     try config.validate(steps: model.schedule.steps)
@@ -80,12 +90,15 @@ public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSour
         throw CoreError("confidence: model and reference have different schedules")
     }
     let n = pairs.count, a = config.anchors.count
+    // Under MPI, rank r scores a contiguous block of whole batches (the same batches as one process
+    // would form, so the same numbers); the blocks are then gathered in rank order.
+    let mine = confidenceRows(count: n, batchSize: config.batchSize)
     var values = [Double](repeating: 0, count: n * a)
     let loss = PreferenceLossConfig(kind: .sigmoid, beta: config.beta)
     try noGrad {
-        var start = 0
-        while start < n {
-            let rows = Array(start..<min(n, start + config.batchSize))
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let rows = Array(start..<min(mine.upperBound, start + config.batchSize))
             let cb = try ConfidenceBatch(pairs, rows: rows, seed: config.seed, models: [model, reference])
             let (x, eps, tokens, b) = (cb.x, cb.eps, cb.tokens, cb.count)
             for (j, t) in config.anchors.enumerated() {
@@ -100,8 +113,13 @@ public func confidencePass(model: Denoiser, reference: Denoiser, pairs: PairSour
                 for (k, row) in rows.enumerated() { values[row * a + j] = res.z[k] }
             }
             start += b
-            try progress?(start, n)
+            try progress?(start - mine.lowerBound, mine.count)
         }
     }
-    return try ConfidenceTable(anchors: config.anchors, ids: pairs.ids, values: values)
+    guard Cluster.size > 1 else { return try ConfidenceTable(anchors: config.anchors, ids: pairs.ids, values: values) }
+    let all = Cluster.allgather(Array(values[(mine.lowerBound * a)..<(mine.upperBound * a)])).flatMap { $0 }
+    guard all.count == n * a else { throw CoreError("confidence: gathered \(all.count) values from the ranks, expected \(n * a)") }
+    var table = try ConfidenceTable(anchors: config.anchors, ids: pairs.ids, values: all)
+    if table.count == n { table.scoredRows = mine }
+    return table
 }

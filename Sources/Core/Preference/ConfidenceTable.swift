@@ -11,6 +11,9 @@ public struct ConfidenceTable {
     public private(set) var ids: [Int64]
     /// values: (pairs, anchors), row-major; NaN where a line had no value for the anchor.
     public private(set) var values: [Double]
+    /// In a distributed confidence pass (`Cluster`), the rows this rank scored (a contiguous block;
+    /// `writeRankShard` writes them); nil for a table read from files or scored by one process.
+    public var scoredRows: Range<Int>? = nil
 
     public var count: Int { ids.count }
 
@@ -224,30 +227,46 @@ public struct ConfidenceTable {
     /// a distributed run would), or one file when `dir` ends in `.jsonl`. Values use Swift's shortest
     /// round-trip decimal form, so reading them back gives the same doubles.
     public func write(to path: String, shards: Int = 1) throws {
-        let a = anchors.count
-        let keys = anchors.map { Array(", \"timestep_\($0)\": ".utf8) }
-        func render(_ rows: StrideTo<Int>) -> [UInt8] {
-            var out = [UInt8]()
-            for r in rows {
-                out.append(contentsOf: Array("{\"idx\": ".utf8)); JSON.appendInt(ids[r], to: &out)
-                for j in 0..<a where !values[r * a + j].isNaN {
-                    out.append(contentsOf: keys[j])
-                    let z = values[r * a + j]
-                    out.append(contentsOf: Array(z.description.utf8))
-                }
-                out.append(contentsOf: Array("}\n".utf8))
-            }
-            return out
-        }
         if path.hasSuffix(".jsonl") {
-            try AtomicFile.write(chunks: [render(stride(from: 0, to: count, by: 1))], to: path)
+            try AtomicFile.write(chunks: [renderLines(0..<count)], to: path)
             return
         }
         let n = max(1, shards)
         for k in 0..<n {
             let name = String(format: "confidence_rank%03d.jsonl", k)
-            try AtomicFile.write(chunks: [render(stride(from: k, to: count, by: n))], to: URL(fileURLWithPath: path).appendingPathComponent(name).path)
+            try AtomicFile.write(chunks: [renderLines(stride(from: k, to: count, by: n))], to: URL(fileURLWithPath: path).appendingPathComponent(name).path)
         }
+    }
+
+    /// The JSONL lines of `rows`, in order.
+    private func renderLines<R: Sequence<Int>>(_ rows: R) -> [UInt8] {
+        let a = anchors.count
+        let keys = anchors.map { Array(", \"timestep_\($0)\": ".utf8) }
+        var out = [UInt8]()
+        for r in rows {
+            out.append(contentsOf: Array("{\"idx\": ".utf8)); JSON.appendInt(ids[r], to: &out)
+            for j in 0..<a where !values[r * a + j].isNaN {
+                out.append(contentsOf: keys[j])
+                let z = values[r * a + j]
+                out.append(contentsOf: Array(z.description.utf8))
+            }
+            out.append(contentsOf: Array("}\n".utf8))
+        }
+        return out
+    }
+
+    /// Writes `dir/confidence_rank<rank, 3 digits>.jsonl` with `rows` (the authors' layout of a
+    /// distributed pass: one file per rank, each with the pairs that rank scored). Every rank writes its
+    /// own file (`AtomicWriter` with `perRank`). With contiguous blocks in rank order, the shards read
+    /// back in name order (`read`) give the rows in the table's order. Returns the path.
+    @discardableResult
+    public func writeRankShard(to dir: String, rank: Int, rows: Range<Int>) throws -> String {
+        guard rows.lowerBound >= 0, rows.upperBound <= count else {
+            throw CoreError("confidence shard: rows \(rows) outside the table's 0..<\(count)")
+        }
+        let path = URL(fileURLWithPath: dir).appendingPathComponent(String(format: "confidence_rank%03d.jsonl", rank)).path
+        try AtomicFile.write(chunks: [renderLines(rows)], to: path, perRank: true)
+        return path
     }
 }
 

@@ -184,6 +184,11 @@ public struct PreferenceTrainingConfig: Equatable, Sendable {
     public var unlabeledBatchSize: Int? = nil
     /// Micro-batches per optimizer update (gradient accumulation): effective batch = batchSize × accumulation.
     public var accumulation: Int = 1
+    /// Gradient shards per update (`GradientShards`): each micro-batch is cut into this many equal
+    /// slices whose gradients are summed in slice order, spread over the MPI ranks. 1 = the whole
+    /// micro-batch in one pass (the single-process numbers); the same value gives the same weights at
+    /// any rank count. Must divide both batch sizes and be a multiple of the rank count; not for KTO.
+    public var gradShards: Int = 1
     /// w in L = L_labeled + w · L_unlabeled.
     public var unlabeledWeight: Double = 1
     /// AdamW, schedule, gradient clip (0 = off) and EMA of the policy (0 = off).
@@ -227,6 +232,14 @@ public struct PreferenceTrainingConfig: Equatable, Sendable {
         guard batchSize >= 1 else { throw CoreError("batch_size must be ≥ 1 (got \(batchSize))") }
         if let u = unlabeledBatchSize, u < 1 { throw CoreError("unlabeled_batch_size must be ≥ 1 (got \(u))") }
         guard accumulation >= 1 else { throw CoreError("accumulation must be ≥ 1 (got \(accumulation))") }
+        let shards = try GradientShards(count: gradShards)
+        if gradShards > 1 {
+            if case .kto = objective {
+                throw CoreError("grad_shards = \(gradShards): KTO's reference point (the batch's mean KL) is a statistic of the whole batch; use grad_shards = 1 (one rank)")
+            }
+            _ = try shards.slice(0, of: batchSize, what: "batch_size")
+            _ = try shards.slice(0, of: unlabeledBatchSize ?? batchSize, what: "unlabeled_batch_size")
+        }
         guard unlabeledWeight >= 0, unlabeledWeight.isFinite else {
             throw CoreError("unlabeled_weight must be a finite number ≥ 0 (got \(unlabeledWeight))")
         }
@@ -512,36 +525,68 @@ public final class PreferenceTrainer {
         return config.objective
     }
 
-    /// Runs one optimizer update and returns its log line.
+    /// Runs one optimizer update and returns its log line. The gradient is `config.gradShards` shards
+    /// (`GradientShards`): shard g takes slots [g·B/G, (g+1)·B/G) of every micro-batch of both sets,
+    /// its loss scaled by its share of the micro-batch's labelled pairs, so the shards sum to the
+    /// gradient of the mean over the whole batch.
     @discardableResult
     public func trainStep() throws -> TrainingStepMetrics {
         let params = policy.parameters()
-        zeroGrad(params)
         let a = Double(config.accumulation), w = config.unlabeledWeight
         let objective = objective(atStep: step)
+        let shards = try GradientShards(count: config.gradShards)
         var labLoss = 0.0, unlLoss = 0.0
         var labCorrect = 0.0, labN = 0, unlCorrect = 0.0, unlN = 0
         var pw = [Double](), pl = [Double](), rw = [Double](), rl = [Double]()
+        // The micro-batches of both sets, drawn whole on every rank (draws are cheap, keyed by position).
+        var draws: [(tag: UInt64, set: LabelledPairs, d: DrawnPairs)] = []
         for micro in 0..<config.accumulation {
             for tag: UInt64 in [0, 1] {
                 guard let set = tag == 0 ? labeled : unlabeled else { continue }
-                let d = draw(tag: tag, step: step, micro: micro)
-                let batch = try set.source.batch(d.rows)
-                let scale = (tag == 0 ? 1 : w) / a
+                draws.append((tag, set, draw(tag: tag, step: step, micro: micro)))
+            }
+        }
+        // Per shard and draw: loss, labelled, implicit accuracy, then the four MSE arrays of its slots.
+        let perShard = try shards.run(params) { g in
+            var out = [Double]()
+            for (tag, set, d) in draws {
+                let size = d.rows.count
+                let r = shards.count == 1 ? 0..<size : try shards.slice(g, of: size, what: tag == 0 ? "batch_size" : "unlabeled_batch_size")
+                let m = d.noise.count / max(size, 1)
+                let labels = Array(d.labels[r])
+                let total = d.labels.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }, here = labels.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+                var scale = (tag == 0 ? 1 : w) / a
+                if shards.count > 1 { scale *= Double(here) / Double(max(total, 1)) }
                 let robust = (tag == 0 ? config.labeledRobustWeights : config.unlabeledRobustWeights) != nil
                     || config.robustTimestepCutoff != nil
-                let e = try evaluatePairs(policy: policy, reference: reference, batch: batch, labels: d.labels,
-                                          weights: robust ? d.weights : nil, timesteps: d.timesteps, noise: d.noise,
-                                          objective: objective, backwardScale: scale)
-                if tag == 0 {
-                    labLoss += e.loss / a
-                    if e.labelled > 0 && !e.implicitAccuracy.isNaN { labCorrect += e.implicitAccuracy * Double(e.labelled); labN += e.labelled }
-                } else {
-                    unlLoss += e.loss / a
-                    if e.labelled > 0 && !e.implicitAccuracy.isNaN { unlCorrect += e.implicitAccuracy * Double(e.labelled); unlN += e.labelled }
-                }
-                pw += e.policyWinner; pl += e.policyLoser; rw += e.referenceWinner; rl += e.referenceLoser
+                let noise = shards.count == 1 ? d.noise
+                    : Tensor(shape: [r.count] + Array(d.noise.shape.dropFirst()), data: Array(d.noise.data[(r.lowerBound * m)..<(r.upperBound * m)]))
+                let e = try evaluatePairs(policy: policy, reference: reference, batch: try set.source.batch(Array(d.rows[r])),
+                                          labels: labels, weights: robust ? Array(d.weights[r]) : nil,
+                                          timesteps: Array(d.timesteps[r]), noise: noise, objective: objective, backwardScale: scale)
+                out += [e.loss, Double(e.labelled), e.implicitAccuracy]
+                out += e.policyWinner + e.policyLoser + e.referenceWinner + e.referenceLoser
             }
+            return out
+        }
+        var offsets = [Int](repeating: 0, count: shards.count)
+        for (tag, _, d) in draws {
+            let total = d.labels.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+            let n = d.rows.count / shards.count
+            var loss = 0.0
+            for g in 0..<shards.count {
+                let v = perShard[g], o = offsets[g]
+                let (eLoss, labelled, accuracy) = (v[o], Int(v[o + 1]), v[o + 2])
+                if shards.count == 1 { loss = eLoss } else { loss += eLoss * Double(labelled) / Double(max(total, 1)) }
+                if labelled > 0 && !accuracy.isNaN {
+                    if tag == 0 { labCorrect += accuracy * Double(labelled); labN += labelled }
+                    else { unlCorrect += accuracy * Double(labelled); unlN += labelled }
+                }
+                pw += v[(o + 3)..<(o + 3 + n)]; pl += v[(o + 3 + n)..<(o + 3 + 2 * n)]
+                rw += v[(o + 3 + 2 * n)..<(o + 3 + 3 * n)]; rl += v[(o + 3 + 3 * n)..<(o + 3 + 4 * n)]
+                offsets[g] = o + 3 + 4 * n
+            }
+            if tag == 0 { labLoss += loss / a } else { unlLoss += loss / a }
         }
         let norm = config.optimizer.clip.map { clipGradNorm(params, maxNorm: $0) } ?? gradNorm(params)
         guard norm.isFinite else { throw CoreError("training diverged at step \(step + 1): the gradient norm is \(norm)") }

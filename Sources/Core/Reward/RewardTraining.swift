@@ -58,6 +58,9 @@ public struct RewardTrainingConfig: Sendable, Equatable {
     public var optimizer = OptimizerSettings.reward
     /// Seed of the batch order.
     public var seed: UInt64 = 0
+    /// Gradient shards per step (`GradientShards`; default one per MPI rank, 1 without a launcher):
+    /// the same value gives the same weights at any rank count. Must divide the batch.
+    public var gradShards: Int = GradientShards.perRank
     public init(steps: Int = 2000, batchSize: Int = 64, optimizer: OptimizerSettings = .reward, seed: UInt64 = 0) {
         self.steps = steps; self.batchSize = batchSize; self.optimizer = optimizer; self.seed = seed
     }
@@ -68,6 +71,7 @@ public struct RewardTrainingConfig: Sendable, Equatable {
         guard optimizer.lr > 0 else { throw CoreError("reward training: 'lr' must be > 0, got \(optimizer.lr)") }
         guard optimizer.warmup < steps else { throw CoreError("reward training: 'warmup' must be in 0..<steps, got \(optimizer.warmup)") }
         guard optimizer.emaDecay == 0 else { throw CoreError("reward training: 'ema_decay' is not supported (got \(optimizer.emaDecay))") }
+        do { _ = try GradientShards(count: gradShards) } catch let e as CoreError { throw CoreError("reward training: \(e.message)") }
     }
 }
 
@@ -116,20 +120,31 @@ public func trainRewardModel(_ model: RewardModel, data: RewardPairData, rows: [
             if cursor == order.count { rng.shuffle(&order); cursor = 0 }
             pick.append(order[cursor]); cursor += 1
         }
-        let batch = try data.rewardBatch(pick.map { rows[$0] })
-        let y = pick.map { labels[$0] }
         let b = pick.count
-        // One forward over [image0; image1] so both sides share the pass.
-        let r = model(concat([batch.image0, batch.image1], axis: 0), tokens: batch.tokens.doubled())
-        let r0 = r.slice(batch: 0..<b), r1 = r.slice(batch: b..<(2 * b))
-        let loss = bradleyTerryLoss(r0, r1, labels: y)
-        var right = 0
-        for i in 0..<b where (r0.data[i] - r1.data[i]) * Float(y[i]) > 0 { right += 1 }
-        model.zeroGrad()
-        loss.backward()
+        // Gradient shards (one, in place, without MPI): shard g scores pairs [g·b/G, (g+1)·b/G) and
+        // weighs its mean by its share of the batch, so the shards sum to the batch's gradient.
+        let shards = try GradientShards(count: config.gradShards)
+        let perShard = try shards.run(params) { g in
+            let part = shards.count == 1 ? 0..<b : try shards.slice(g, of: b, what: "reward training: batch_size")
+            let sub = Array(pick[part])
+            let batch = try data.rewardBatch(sub.map { rows[$0] })
+            let y = sub.map { labels[$0] }
+            let n = sub.count
+            // One forward over [image0; image1] so both sides share the pass.
+            let r = model(concat([batch.image0, batch.image1], axis: 0), tokens: batch.tokens.doubled())
+            let r0 = r.slice(batch: 0..<n), r1 = r.slice(batch: n..<(2 * n))
+            let mean = bradleyTerryLoss(r0, r1, labels: y)
+            let loss = shards.count == 1 ? mean : scaledTotal(mean, Double(n) / Double(b))
+            var right = 0
+            for i in 0..<n where (r0.data[i] - r1.data[i]) * Float(y[i]) > 0 { right += 1 }
+            loss.backward()
+            return [Double(loss.item()), Double(right)]
+        }
+        var lossValue: Float = 0, right = 0
+        for v in perShard { lossValue += Float(v[0]); right += Int(v[1]) }
         if let clip = config.optimizer.clip { clipGradNorm(params, maxNorm: clip) }
         optimizer.update(params)
-        let l = Double(loss.item())
+        let l = Double(lossValue)
         guard l.isFinite else { throw CoreError("reward training: loss became \(l) at step \(step)") }
         losses.append(l)
         recent.append((right, b)); if recent.count > 100 { recent.removeFirst() }

@@ -14,14 +14,19 @@ public struct CoreError: Error, CustomStringConvertible, Equatable {
 /// so `path` holds either its old contents or all of the new ones — never a part — even across a
 /// crash or power loss. A writer that is never committed (an error, a thrown body) removes its
 /// temporary file and leaves `path` untouched. Missing parent directories are created.
+/// In a distributed run (`Cluster`) only rank 0 commits: on the other ranks `commit()` drops the file
+/// unless the writer was made with `perRank: true` (a rank's own shard, e.g. `confidence_rank001.jsonl`).
 public final class AtomicWriter {
     public let path: String
+    /// Whether every rank commits this file (its own shard), not rank 0 alone.
+    public let perRank: Bool
     private let directory: String
     private let tmpPath: String
     private var fd: Int32
 
-    public init(path: String) throws {
+    public init(path: String, perRank: Bool = false) throws {
         self.path = path
+        self.perRank = perRank
         let url = URL(fileURLWithPath: path)
         let dir = url.deletingLastPathComponent()
         directory = dir.path
@@ -54,6 +59,7 @@ public final class AtomicWriter {
     /// Makes the file durable and puts it in place: fsync(file), close, rename, fsync(directory).
     public func commit() throws {
         guard fd >= 0 else { throw CoreError("cannot write \(path): writer already finished") }
+        if !perRank && !Cluster.ownsSharedFiles { abandon(); return }
         if fsync(fd) != 0 { throw fail("fsync: \(String(cString: strerror(errno)))") }
         let closed = close(fd)
         fd = -1
@@ -86,8 +92,8 @@ public final class AtomicWriter {
 public enum AtomicFile {
     /// Writes a file through an `AtomicWriter`: `body` appends the contents; if it throws, the
     /// temporary file is removed, `path` is untouched and the error is rethrown.
-    public static func write(to path: String, _ body: (AtomicWriter) throws -> Void) throws {
-        let w = try AtomicWriter(path: path)
+    public static func write(to path: String, perRank: Bool = false, _ body: (AtomicWriter) throws -> Void) throws {
+        let w = try AtomicWriter(path: path, perRank: perRank)
         do { try body(w) } catch { w.abandon(); throw error }
         try w.commit()
     }
@@ -102,7 +108,7 @@ public enum AtomicFile {
     }
 
     /// Writes `chunks` in order (no single big buffer).
-    public static func write(chunks: [[UInt8]], to path: String) throws {
-        try write(to: path) { w in for c in chunks { try w.write(c) } }
+    public static func write(chunks: [[UInt8]], to path: String, perRank: Bool = false) throws {
+        try write(to: path, perRank: perRank) { w in for c in chunks { try w.write(c) } }
     }
 }

@@ -18,12 +18,13 @@ public final class ProgressBar: @unchecked Sendable {
     private let terminalInterval = 0.1, plainInterval = 2.0
 
     /// `total` ≤ 0 means unknown: the count and rate are shown without a bar or ETA.
-    /// `terminal` defaults to whether stderr is a TTY; `output` defaults to stderr.
+    /// `terminal` defaults to whether stderr is a TTY; `output` defaults to stderr (nothing on MPI ranks other than 0).
     public init(total: Int, label: String, terminal: Bool? = nil, output: ((String) -> Void)? = nil) {
         self.total = total
         self.label = label
         self.isTerminal = terminal ?? (isatty(2) != 0)
-        self.write = output ?? { s in FileHandle.standardError.write(Data(s.utf8)) }
+        // Under MPI only rank 0 draws (the other ranks' bars would repeat it).
+        self.write = output ?? (Cluster.rank != 0 ? { _ in } : { s in FileHandle.standardError.write(Data(s.utf8)) })
         self.start = ProgressBar.now()
     }
 

@@ -34,5 +34,6 @@ public enum Bindings {
         StageBindings.self,
         SettingsBindings.self,
         OnlineBindings.self,
+        MPIBindings.self,
     ]
 }

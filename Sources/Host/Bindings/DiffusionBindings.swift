@@ -330,7 +330,7 @@ private func model_loss(_ L: OpaquePointer?) -> Int32 {
 
 // MARK: - Pretraining
 
-private let pretrainOptions = ["model", "steps", "batch_size", "prompts", "world_seed", "seed",
+private let pretrainOptions = ["model", "steps", "batch_size", "prompts", "world_seed", "seed", "grad_shards",
                                "checkpoint_every", "checkpoint_dir", "resume", "log", "dropout",
                                "threads", "latents", "loss_weighting", "min_snr_gamma", "on_progress"]
 
@@ -364,6 +364,7 @@ private func latentRanges(_ o: LuaOptions, _ args: LuaArgs) throws -> LatentRang
 /// lr = 1e-3, warmup = 100, schedule = "constant"|"cosine", min_lr_factor = 0.1, weight_decay = 0,
 /// adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8, grad_clip = 1, ema_decay = 0,
 /// latents = {alignment = {lo, hi}, aesthetics = …, detail = …}, loss_weighting = "none"|"min_snr", min_snr_gamma = 5,
+/// grad_shards = MPI rank count (1 without mpirun; docs/recipes.md "semidpo.mpi"),
 /// on_progress = function(step, total, {loss =, learning_rate =}) end}
 /// -> {steps, start_step, final_loss, recent_loss, seconds, images_per_second, checkpoint, model_path, ema}`
 ///
@@ -391,6 +392,7 @@ private func diffusion_pretrain(_ L: OpaquePointer?) -> Int32 {
         }
         pc.lossWeighting = w
         pc.minSNRGamma = try o.number("min_snr_gamma", default: 5)
+        pc.gradShards = try o.integer("grad_shards", default: GradientShards.perRank)
         let seed = try o.integer("seed", default: runSeed(args.L))
         guard seed >= 0 else { throw args.error(1, "option 'seed': expected ≥ 0, got \(seed)") }
         pc.seed = UInt64(seed)

@@ -199,6 +199,7 @@ private let trainOptions = [
     "log_zero", "robust_start", "robust_end", "robust_max_timestep", "robust_scores", "steps", "batch_size",
     "unlabeled_batch_size", "accumulation", "unlabeled_weight", "seed", "interval_half_width", "checkpoint",
     "checkpoint_every", "resume", "log", "on_progress", "ref_update_every", "label_swap", "drop", "validation",
+    "grad_shards",
 ]
 
 /// `semidpo.dpo.train{ policy = Model, reference = Model, pairs = Pairs, … } -> summary`
@@ -213,7 +214,9 @@ private let trainOptions = [
 /// ema_decay = 0). `ref_update_every` = N | "epoch" copies the policy into the reference;
 /// `label_swap` = p swaps labels; `drop` = {pair ids}; `validation` = {every = N, run = function(step)
 /// return {name = score, …} end}. `log = "name"` writes name.csv and name.svg in the run directory;
-/// `checkpoint`/`checkpoint_every` save, `resume` loads a checkpoint first.
+/// `checkpoint`/`checkpoint_every` save, `resume` loads a checkpoint first. `grad_shards` = G (default:
+/// the MPI rank count, 1 without mpirun) cuts each micro-batch into G gradient shards summed in order —
+/// the same G gives the same weights at any rank count (docs/recipes.md, "semidpo.mpi").
 /// `on_progress(step, total, metrics)` after every update. See docs/recipes.md for every option.
 private func dpo_train(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "train") { args in
@@ -254,6 +257,8 @@ private func dpo_train(_ L: OpaquePointer?) -> Int32 {
         config.batchSize = try o.integer("batch_size", default: 16)
         config.unlabeledBatchSize = try o.integer("unlabeled_batch_size")
         config.accumulation = try o.integer("accumulation", default: 1)
+        // Default: one gradient shard per MPI rank (1 without a launcher — the single-process numbers).
+        config.gradShards = try o.integer("grad_shards", default: GradientShards.perRank)
         config.unlabeledWeight = try o.number("unlabeled_weight", default: 1)
         config.optimizer = try optimizerSettings(o, defaults: .preference, steps: config.steps)
         config.seed = UInt64(truncatingIfNeeded: try o.integer("seed", default: runSeed(args.L)))
@@ -407,7 +412,9 @@ private func dpo_confidence(_ L: OpaquePointer?) -> Int32 {
         config.batchSize = try o.integer("batch_size", default: 32)
         config.seed = UInt64(truncatingIfNeeded: try o.integer("seed") ?? args.runSeed)
         let onBatch = try o.function("on_progress")
-        let bar = ProgressBar(total: pairs.count, label: "confidence (\(config.anchors.count) anchors)")
+        // Under MPI the bar (rank 0's) counts this rank's block of pairs.
+        let bar = ProgressBar(total: confidenceRows(count: pairs.count, batchSize: max(1, config.batchSize)).count,
+                              label: "confidence (\(config.anchors.count) anchors)")
         let scores = try confidencePass(model: model, reference: reference, pairs: pairs, config: config) { done, total in
             bar.advance(by: done - bar.count)
             _ = try onBatch?.call([done, total], results: 0, on: args.L)
@@ -447,13 +454,26 @@ private func confidence_accuracy(_ L: OpaquePointer?) -> Int32 {
 
 /// `conf:write(path [, shards = 1]) -> path`: the official shard format (`{"idx": 12, "timestep_50": 1.7, …}`
 /// per line), one file when `path` ends in `.jsonl`, else `shards` files `confidence_rank000.jsonl`, … in the
-/// directory `path` (relative paths inside the run directory).
+/// directory `path` (relative paths inside the run directory). Under MPI (directory path) every rank
+/// writes `confidence_rank<rank>.jsonl` with the pairs it scored.
 private func confidence_write(_ L: OpaquePointer?) -> Int32 {
     lua_method(L, "write") { args in
         let s = try args.this(ConfidenceObject.self).scores
         let path = try args.run.resolve(try args.string(2))
         let shards = try args.optional(3, args.integer) ?? 1
         guard shards >= 1 else { throw args.error(3, "expected a shard count ≥ 1, got \(shards)") }
+        if Cluster.size > 1 && !path.hasSuffix(".jsonl") {
+            // Under MPI: every rank writes the rows it scored as confidence_rank<rank>.jsonl (the
+            // authors' layout); rank 0 waits for the others and records every shard.
+            guard args.isNoneOrNil(3) || shards == Cluster.size else {
+                throw args.error(3, "under MPI each of the \(Cluster.size) ranks writes its own shard; leave the shard count out (got \(shards))")
+            }
+            try s.writeRankShard(to: path, rank: Cluster.rank, rows: s.scoredRows ?? Cluster.block(of: s.count))
+            Cluster.barrier()
+            for r in 0..<Cluster.size { try args.run.recordOutput(URL(fileURLWithPath: path).appendingPathComponent(String(format: "confidence_rank%03d.jsonl", r)).path) }
+            try args.push(path)
+            return 1
+        }
         try s.write(to: path, shards: shards)
         if path.hasSuffix(".jsonl") { try args.run.recordOutput(path) }
         else { for f in try ConfidenceTable.shardPaths(path) { try args.run.recordOutput(f) } }

@@ -186,13 +186,14 @@ private func reward_train(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "train") { args in
         let obj = try args.object(1, RewardModelObject.self)
         let ds = try args.object(2, Dataset.self)
-        let o = try trainerOptions(args, 3, allowed: ["rater", "ids", "steps", "batch_size", "seed", "on_progress"])
+        let o = try trainerOptions(args, 3, allowed: ["rater", "ids", "steps", "batch_size", "seed", "on_progress", "grad_shards"])
         let rater = try parseRater(args, 3, try o.required("rater", o.values["rater"]))
         let rows = try o.integers("ids").map { try checkedIDs(args, 3, $0, ds, "option 'ids'") } ?? Array(0..<ds.count)
         let seed = try o.integer("seed", default: runSeed(args.L))
         guard seed >= 0 else { throw args.error(3, "option 'seed': must be ≥ 0 (got \(seed))") }
-        let config = RewardTrainingConfig(steps: try o.integer("steps", default: 2000), batchSize: try o.integer("batch_size", default: 64),
+        var config = RewardTrainingConfig(steps: try o.integer("steps", default: 2000), batchSize: try o.integer("batch_size", default: 64),
                                           optimizer: try optimizerSettings(o, defaults: .reward), seed: UInt64(seed))
+        config.gradShards = try o.integer("grad_shards", default: GradientShards.perRank)
         do { try config.validate() } catch let e as CoreError { throw args.error(3, e.message) }
         let onProgress = try o.function("on_progress")
         let labels = try rater.labels(labels: ds.labels, truth0: ds.truth0, truth1: ds.truth1, rows: rows)

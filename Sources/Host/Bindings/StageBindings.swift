@@ -49,6 +49,9 @@ private func resolveInput(_ value: Any, path: String) throws -> Any {
 /// holds `stage.yaml` the stage is finished: its recorded outputs are returned and `run` is not
 /// called. Otherwise any leftover of an interrupted run is removed, `run(dir)` is called, and
 /// `stage.yaml` (key, settings, inputs, outputs = run's return value, seconds) is written last, atomically.
+/// Under MPI rank 0 decides cached or not and broadcasts it; every rank calls `run`, rank 0 alone
+/// writes the stage's files (other ranks only their own shards). The key includes the trainers' default
+/// `grad_shards` when there is more than one rank (it is the rank count, and it changes training's numbers).
 private func stage_run(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "stage") { args in
         if args.isNoneOrNil(1) { throw args.typeError(1, "table of options") }
@@ -74,6 +77,9 @@ private func stage_run(_ L: OpaquePointer?) -> Int32 {
         }
         inputs["semidpo.executable"] = try executableFingerprint()
         inputs["semidpo.threads"] = "threads:\(Engine.threads)"
+        // Under MPI the trainers' default grad_shards is the rank count, which changes their numbers: it
+        // joins the key (a stage is not reused across rank counts). One process keeps its keys as before.
+        if Cluster.size > 1 { inputs["semidpo.grad_shards_default"] = "grad_shards:\(GradientShards.perRank)" }
         var code: [String: String] = [:]
         switch o.values["code"] {
         case nil, true as Bool:
@@ -164,7 +170,10 @@ private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, setting
     let marker = dir + "/" + stageMarkerName
     let fm = FileManager.default
 
-    if fm.fileExists(atPath: marker) {
+    // Under MPI rank 0 decides (cached or not) and tells the others, so every rank takes the same branch.
+    var cached = Cluster.rank == 0 && fm.fileExists(atPath: marker)
+    if Cluster.size > 1 { cached = Cluster.broadcast([UInt8(cached ? 1 : 0)], root: 0) == [1] }
+    if cached {
         let record = try YAML.load(path: marker)
         guard record["key"]?.stringValue == key else {
             throw CoreError("stage '\(name)': \(marker) records key \(record["key"]?.stringValue ?? "none"), expected \(key); remove that directory")
@@ -175,11 +184,14 @@ private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, setting
                        "outputs": record["outputs"] ?? .null] as [String: Any])
         return 1
     }
-    if fm.fileExists(atPath: dir) {
-        print("stage \(name) [\(short)]: removing the unfinished directory of an interrupted run")
-        try fm.removeItem(atPath: dir)
+    if Cluster.rank == 0 {
+        if fm.fileExists(atPath: dir) {
+            print("stage \(name) [\(short)]: removing the unfinished directory of an interrupted run")
+            try fm.removeItem(atPath: dir)
+        }
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
     }
-    try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    Cluster.barrier()
     print("stage \(name) [\(short)]: running in \(dir)")
     fflush(stdout)
     let t0 = Date()
@@ -195,7 +207,8 @@ private func finishStage(_ args: LuaArgs, _ o: LuaOptions, name: String, setting
         ("settings", try YAMLValue(any: settings)), ("inputs", try YAMLValue(any: inputs)),
         ("code", try YAMLValue(any: code as [String: Any])), ("outputs", outputs),
     ])
-    try AtomicFile.write(YAML.dump(record), to: marker)
+    try AtomicFile.write(YAML.dump(record), to: marker)   // rank 0 only (AtomicWriter)
+    Cluster.barrier()   // the other ranks go on once rank 0 has written the stage's files
     print(String(format: "stage %@ [%@]: finished in %.1f s", name, short, seconds))
     try args.push(["name": name, "key": key, "dir": dir, "cached": false, "seconds": seconds, "outputs": outputs] as [String: Any])
     return 1

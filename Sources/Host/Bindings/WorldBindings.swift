@@ -104,7 +104,10 @@ private func world_dataset(_ L: OpaquePointer?) -> Int32 {
         let shardSize = try o.integer("shard_size", default: 10_000)
         let rebuild = try o.boolean("rebuild", default: false)
 
-        if FileManager.default.fileExists(atPath: dir + "/dataset.json") && !rebuild {
+        // Under MPI rank 0 looks and builds; the other ranks wait for it, then open the same files.
+        var exists = FileManager.default.fileExists(atPath: dir + "/dataset.json")
+        if Cluster.size > 1 { exists = Cluster.broadcast([UInt8(exists ? 1 : 0)], root: 0) == [1] }
+        if exists && !rebuild {
             let ds = try Dataset(directory: dir)
             let m = ds.manifest
             var differences: [String] = []
@@ -120,13 +123,16 @@ private func world_dataset(_ L: OpaquePointer?) -> Int32 {
             try args.push(ds)
             return 1
         }
-        let prompts = try PromptSuites(seed: UInt64(seed)).training(count: promptCount)
-        let bar = ProgressBar(total: pairs, label: "building dataset")
-        try DatasetBuilder.build(directory: dir, pairs: pairs, prompts: prompts, config: config,
-                                 shardSize: shardSize, threads: max(1, Engine.threads)) { done, _ in
-            bar.advance(by: done - bar.count)
+        if Cluster.rank == 0 {
+            let prompts = try PromptSuites(seed: UInt64(seed)).training(count: promptCount)
+            let bar = ProgressBar(total: pairs, label: "building dataset")
+            try DatasetBuilder.build(directory: dir, pairs: pairs, prompts: prompts, config: config,
+                                     shardSize: shardSize, threads: max(1, Engine.threads)) { done, _ in
+                bar.advance(by: done - bar.count)
+            }
+            bar.finish()
         }
-        bar.finish()
+        Cluster.barrier()
         try args.push(try Dataset(directory: dir))
         return 1
     }

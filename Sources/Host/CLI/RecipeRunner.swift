@@ -18,6 +18,16 @@ enum RecipeRunner {
     /// Runs a recipe and returns the exit status: 0 ok, 1 recipe error, 2 bad command line.
     /// `errors` receives what goes to stderr (tests capture it).
     static func run(_ o: Options, errors: (String) -> Void = printError) -> Int32 {
+        guard Cluster.size > 1 else { return runOnRank(o, errors: errors) }
+        // Under MPI every message names its rank, and a failing rank ends the whole job (MPI_Abort)
+        // instead of leaving the others waiting in a collective.
+        let rankErrors: (String) -> Void = { errors("[rank \(Cluster.rank)/\(Cluster.size)] " + $0) }
+        let status = runOnRank(o, errors: rankErrors)
+        if status != 0 { Cluster.abort("semidpo: rank \(Cluster.rank) failed; ending all \(Cluster.size) ranks", code: status) }
+        return status
+    }
+
+    private static func runOnRank(_ o: Options, errors: (String) -> Void) -> Int32 {
         // 1. The command line, before anything is created.
         let settings: [(key: String, value: Any)]
         var raw: [(key: String, text: String)] = []
@@ -48,11 +58,20 @@ enum RecipeRunner {
         }
         var dirOptions = o
         if o.helpSettings { dirOptions.out = NSTemporaryDirectory() + "semidpo-help-settings-\(getpid())" }
-        let outDir: String
-        do { outDir = try makeRunDirectory(dirOptions) } catch {
-            errors("semidpo: \(error)")
+        // Rank 0 owns the run directory: it makes it and tells the other ranks its path ("" = failed).
+        var outDir = ""
+        var dirError: Error?
+        if Cluster.rank == 0 {
+            do { outDir = try makeRunDirectory(dirOptions) } catch { dirError = error }
+        }
+        if Cluster.size > 1 {
+            outDir = String(decoding: Cluster.broadcast(Array(outDir.utf8), root: 0), as: UTF8.self)
+        }
+        if let dirError {
+            errors("semidpo: \(dirError)")
             return 2
         }
+        guard !outDir.isEmpty else { errors("semidpo: rank 0 could not create the run directory"); return 2 }
 
         // 2. The run.
         let run = RunContext(outputDirectory: outDir)
@@ -110,7 +129,9 @@ enum RecipeRunner {
         }
         manifest.declaredSettings = command.resolved
         do {
-            try AtomicFile.write(manifest.yaml(outputs: run.recordedOutputs), to: outDir + "/manifest.yaml")
+            // Rank 0 writes it; under MPI a failing rank writes its own error over it (rank 0 is ended).
+            let text = manifest.yaml(outputs: run.recordedOutputs)
+            try AtomicFile.write(to: outDir + "/manifest.yaml", perRank: status != 0) { try $0.write(text) }
         } catch {
             errors("semidpo: could not write the manifest: \(error)")
             if status == 0 { status = 1 }
@@ -233,6 +254,7 @@ struct Manifest {
         if let error {
             status.append(("kind", .string(error.kind.rawValue)))
             status.append(("message", .string(error.message)))
+            if Cluster.size > 1 { status.append(("rank", .int(Cluster.rank))) }
             if let f = error.file { status.append(("file", .string(f))) }
             if let l = error.line { status.append(("line", .int(l))) }
             if !error.traceback.isEmpty { status.append(("traceback", .string(error.traceback))) }
@@ -247,6 +269,9 @@ struct Manifest {
             ("settings", declaredSettings.map { d in .map(d.keys.sorted().map { ($0, (try? YAMLValue(any: d[$0])) ?? .null) }) } ?? .null),
             ("seed", .int(seed)),
             ("threads", .int(threads)),
+        ]
+        let mpi: [(key: String, value: YAMLValue)] = Cluster.size > 1 ? [("mpi_ranks", .int(Cluster.size))] : []
+        let rest: [(key: String, value: YAMLValue)] = [
             ("git_commit", gitCommit.map { .string($0) } ?? .null),
             ("run_directory", .string(run.outputDirectory)),
             ("start", .string(Manifest.iso(start))),
@@ -258,6 +283,6 @@ struct Manifest {
                            ("ftz_daz", .bool(blas.flushToZero))])),
             ("outputs", .seq(outputs.map { .string($0) })),
         ]
-        return YAML.dump(.map(pairs))
+        return YAML.dump(.map(pairs + mpi + rest))
     }
 }
