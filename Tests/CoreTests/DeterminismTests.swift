@@ -27,6 +27,8 @@ private func trainingStepFingerprint() -> ([Float], [Float]) {
     /// full-K product on single-threaded OpenBLAS: outputs and input gradients are the same at any
     /// thread count (only weight gradients are reduced per thread).
     @Test func convAndLinearOutputsDoNotDependOnThreads() {
+        Engine.threadsLock.lock()
+        defer { Engine.threadsLock.unlock() }
         let saved = Engine.threads
         defer { Engine.setThreads(saved) }
         func run() -> ([Float], [Float]) {
@@ -49,6 +51,8 @@ private func trainingStepFingerprint() -> ([Float], [Float]) {
     }
 
     @Test func randomCreationDoesNotDependOnThreads() {
+        Engine.threadsLock.lock()
+        defer { Engine.threadsLock.unlock() }
         let saved = Engine.threads
         defer { Engine.setThreads(saved) }
         Engine.setThreads(1)
@@ -64,6 +68,8 @@ private func trainingStepFingerprint() -> ([Float], [Float]) {
         // AdamW, gradient clipping and the EMA update spread whole parameters over the threads: on
         // parameters of mixed sizes they give the same bits at 1 and 2 threads.
         func run(threads: Int) -> [[Float]] {
+            Engine.threadsLock.lock()
+            defer { Engine.threadsLock.unlock() }
             let saved = Engine.threads
             Engine.setThreads(threads)
             defer { Engine.setThreads(saved) }
@@ -88,6 +94,8 @@ private func trainingStepFingerprint() -> ([Float], [Float]) {
     /// once; hiding the model type (a wrapper) takes the one-after-the-other path. Same thread count,
     /// so the loss, the per-image errors and every gradient must be the same bits.
     @Test func concurrentReferenceForwardMatchesSequential() throws {
+        Engine.threadsLock.lock()
+        defer { Engine.threadsLock.unlock() }
         let saved = Engine.threads
         defer { Engine.setThreads(saved) }
         Engine.setThreads(2)

@@ -66,6 +66,8 @@ private func handTables() throws -> [ConfidenceTable] {
 
 /// Two diffusion models run concurrently in the ensemble pass: still the same bits as the pass.
 @Test func ensembleOfDiffusionModelsEqualsTheConfidencePass() throws {
+    Engine.threadsLock.lock()
+    defer { Engine.threadsLock.unlock() }
     let saved = Engine.threads
     defer { Engine.setThreads(saved) }
     Engine.setThreads(2)
@@ -85,6 +87,8 @@ private func handTables() throws -> [ConfidenceTable] {
 }
 
 @Test func generatedPairsShapeIdsAndDeterminism() throws {
+    Engine.threadsLock.lock()
+    defer { Engine.threadsLock.unlock() }
     let saved = Engine.threads
     defer { Engine.setThreads(saved) }
     let model = try DiffusionModel(config: .tiny(vocabulary: Vocabulary.words), seed: 2)

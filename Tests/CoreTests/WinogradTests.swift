@@ -39,6 +39,8 @@ private func relativeError(_ a: TensorOf<Float>, _ b: TensorOf<Float>) -> Float 
 
     /// A sample's output does not depend on the thread count nor on the samples beside it.
     @Test func resultDependsOnlyOnTheSample() {
+        Engine.threadsLock.lock()
+        defer { Engine.threadsLock.unlock() }
         let saved = Engine.threads
         defer { Engine.setThreads(saved) }
         let k = RandomKey(seed: 3)

@@ -18,6 +18,9 @@ enum RecipeRunner {
     /// Runs a recipe and returns the exit status: 0 ok, 1 recipe error, 2 bad command line.
     /// `errors` receives what goes to stderr (tests capture it).
     static func run(_ o: Options, errors: (String) -> Void = printError) -> Int32 {
+        // The whole run holds the engine's thread count (tests run recipes beside tests that change it).
+        Engine.threadsLock.lock()
+        defer { Engine.threadsLock.unlock() }
         guard Cluster.size > 1 else { return runOnRank(o, errors: errors) }
         // Under MPI every message names its rank, and a failing rank ends the whole job (MPI_Abort)
         // instead of leaving the others waiting in a collective.
