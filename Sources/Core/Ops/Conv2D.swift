@@ -1,6 +1,7 @@
 // 2-d convolution (any square kernel, stride, zero padding) as im2col + GEMM over cache-sized groups
 // of samples, the groups split across the engine's threads; backward recomputes the columns (saves
-// memory), transposed convolution or col2im. NCHW.
+// memory), transposed convolution or col2im. 3×3 stride-1 padding-1 Float convolutions go through
+// Winograd F(4×4, 3×3) instead, forward and both gradients (winograd.c). NCHW.
 import CKernels
 
 /// Output size of a convolution along one axis: ⌊(n + 2·padding − kernel) / stride⌋ + 1.
@@ -166,6 +167,9 @@ func convParts(batch: Int, group: Int) -> Int {
 /// im2col and single-threaded GEMMs in its own scratch buffers. The forward output and the input
 /// gradient of a sample do not depend on the thread count; the weight gradient is accumulated per
 /// part and the parts are added in order, so it is bit-identical for a given thread count.
+/// A 3×3 stride-1 padding-1 Float convolution — recorded or not — is computed by Winograd instead
+/// (`winogradForward`, `winogradInputGradient`, `winogradWeightGradient`; all three independent of
+/// the thread count) unless inside `withWinogradConvolutions(false)`.
 public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<S>?,
                       stride: Int = 1, padding: Int = 0) -> TensorOf<S> {
     precondition(x.rank == 4, "conv2d: input must be (B, C, H, W), got \(x.shape)")
