@@ -1,6 +1,7 @@
 // The Winograd F(4×4, 3×3) convolution (forward, input gradient, weight gradient) against the
 // im2col path and against the Float64 im2col convolution, whose gradients OpGradientTests checks by
 // finite differences.
+import Foundation
 import Testing
 @testable import Core
 
@@ -127,5 +128,21 @@ private func convRun<S: TensorScalar>(_ type: S.Type, batch: Int, cin: Int, cout
         let wd = TensorOf<Double>(shape: weight.shape, data: weight.data.map(Double.init))
         #expect(conv2d(xd, wd, nil, stride: 1, padding: 1).data
                 == withWinogradConvolutions(false) { conv2d(xd, wd, nil, stride: 1, padding: 1).data })
+    }
+
+    /// DPO at step 0: the policy (recording gradients) and its frozen copy (not recording) take the
+    /// same convolution path, so every implicit reward margin z is exactly 0 and the loss is log 2.
+    @Test func dpoPolicyAndFrozenReferenceAgreeAtStepZero() throws {
+        let policy = TinyDenoiser(seed: 1)
+        let reference = policy.frozenCopy()
+        let pairs = try toyPairs(6, seed: 3)
+        let batch = try pairs.batch(Array(0..<6))
+        let noise = Tensor.normal(batch.winners.shape, key: RandomKey(seed: 5))
+        let e = try evaluatePairs(policy: policy, reference: reference, batch: batch, labels: [Int8](repeating: 1, count: 6),
+                                  timesteps: [37, 420, 880, 150, 999, 0], noise: noise,
+                                  objective: .dpo(PreferenceLossConfig(kind: .sigmoid, beta: 5000)), backwardScale: 1)
+        #expect(e.z == [Double](repeating: 0, count: 6))
+        #expect(Swift.abs(e.loss - Foundation.log(2.0)) < 1e-12)
+        #expect(policy.parameters().contains { ($0.1.grad ?? []).contains { $0 != 0 } })
     }
 }
