@@ -76,13 +76,18 @@ void ck_winograd43_weights(const float *w, int cout, int cin, float *u, long b0,
     long blocks = (cout + ROWS - 1) / ROWS, entries = (long)cin * ROWS;
     for (long b = b0; b < b1; b++) {
         for (long j0 = 0; j0 < entries; j0 += LANES) {
-            v8 g[9];
-            for (int k = 0; k < 9; k++) g[k] = (v8){0};
-            for (int l = 0; l < LANES && j0 + l < entries; l++) {
+            // Lane l's filter: its first 8 taps through an 8 × 8 transpose, the ninth one by one.
+            v8 g[9], r[LANES], last = {0};
+            for (int l = 0; l < LANES; l++) {
                 long j = j0 + l, ci = j / ROWS, co = b * ROWS + j % ROWS;
-                if (co >= cout) continue;
-                for (int k = 0; k < 9; k++) g[k][l] = w[(co * cin + ci) * 9 + k];
+                if (j >= entries || co >= cout) { r[l] = (v8){0}; continue; }
+                const float *f = w + (co * cin + ci) * 9;
+                r[l] = *(const v8u *)f;
+                last[l] = f[8];
             }
+            TRANSPOSE8(r);
+            for (int k = 0; k < 8; k++) g[k] = r[k];
+            g[8] = last;
             v8 gg[6][3];  // G · g
             for (int i = 0; i < 6; i++)
                 for (int c = 0; c < 3; c++) gg[i][c] = G[i][0] * g[c] + G[i][1] * g[3 + c] + G[i][2] * g[6 + c];
@@ -90,7 +95,8 @@ void ck_winograd43_weights(const float *w, int cout, int cin, float *u, long b0,
                 for (int c = 0; c < 6; c++) {
                     v8 t = gg[i][0] * G[c][0] + gg[i][1] * G[c][1] + gg[i][2] * G[c][2];  // (G g Gᵀ)[i][c]
                     float *dst = u + ((long)(i * 6 + c) * blocks + b) * entries + j0;
-                    for (int l = 0; l < LANES && j0 + l < entries; l++) dst[l] = t[l];
+                    if (j0 + LANES <= entries) *(v8u *)dst = t;
+                    else for (int l = 0; l < LANES && j0 + l < entries; l++) dst[l] = t[l];
                 }
         }
     }
@@ -342,8 +348,9 @@ void ck_winograd43_conv(const float *x, int n, int cin, int h, int w, const floa
 // each lane accumulates its own samples, and the eight lanes are added at the end in a fixed order.
 // Every element of M is one sequence of operations whatever the thread count.
 //   1. ck_winograd43_wgrad_transform, per group of ≤ 8 samples (groups in parallel):
-//        V[ξ][ci][k] = Bᵀ d B, E[ξ][co][k] = A e Aᵀ, k = group·tiles + tile
-//      (channels padded to multiples of 3 and 4 with zero rows);
+//        V[ci][ξ][k] = Bᵀ d B, E[co][ξ][k] = A e Aᵀ, k = group·tiles + tile
+//      (channels padded to multiples of 3 and 4 with zero rows; ξ outside k so that one tile's 36
+//      values land in one channel's block, not 36 blocks far apart);
 //   2. ck_winograd43_wgrad_gemm, per (ξ, block of 4 output channels) (in parallel):
 //        M[co][ci][ξ] = lanes summed of Σ_k E[ξ][co][k] · V[ξ][ci][k];
 //   3. ck_winograd43_wgrad_output: dW[co][ci] += Gᵀ M[co][ci] G.
@@ -381,14 +388,14 @@ void ck_winograd43_wgrad_transform(const float *x, const float *dy, int n, int g
     long th = (h + 3) / 4, tw = (w + 3) / 4, ph = 4 * th + 2, pw = 4 * tw + 2, oh = 4 * th, ow = 4 * tw;
     long tiles = th * tw, kk = (long)groups * tiles, k0 = (long)group * tiles;
     long cinPad = wg_cin_pad(cin), coutPad = wg_cout_pad(cout);
-    v8 *V = (v8 *)ve, *E = V + 36L * cinPad * kk;      // [36][cinPad][kk], [36][coutPad][kk]
+    v8 *V = (v8 *)ve, *E = V + 36L * cinPad * kk;      // [cinPad][36][kk], [coutPad][36][kk]
     v8 *xt = (v8 *)scratch, *yt = xt + (long)cin * ph * pw;
     to_lanes(x, n, (long)cin * h * w, cin, h, w, 1, xt, ph, pw);
     to_lanes(dy, n, (long)cout * h * w, cout, h, w, 0, yt, oh, ow);
     for (long ci = 0; ci < cinPad; ci++)
         for (long p = 0; p < tiles; p++) {
-            v8 *dst = V + ci * kk + k0 + p;               // ξ stride: cinPad · kk
-            long s = cinPad * kk;
+            v8 *dst = V + ci * 36 * kk + k0 + p;          // ξ stride: kk
+            long s = kk;
             if (ci >= cin) { for (int xi = 0; xi < 36; xi++) dst[xi * s] = (v8){0}; continue; }
             long ty = p / tw, tx = p % tw;
             const v8 *d = xt + (ci * ph + 4 * ty) * pw + 4 * tx;
@@ -405,8 +412,8 @@ void ck_winograd43_wgrad_transform(const float *x, const float *dy, int n, int g
         }
     for (long co = 0; co < coutPad; co++)
         for (long p = 0; p < tiles; p++) {
-            v8 *dst = E + co * kk + k0 + p;
-            long s = coutPad * kk;
+            v8 *dst = E + co * 36 * kk + k0 + p;
+            long s = kk;
             if (co >= cout) { for (int xi = 0; xi < 36; xi++) dst[xi * s] = (v8){0}; continue; }
             long ty = p / tw, tx = p % tw;
             const v8 *e = yt + (co * oh + 4 * ty) * ow + 4 * tx;
@@ -438,9 +445,9 @@ void ck_winograd43_wgrad_gemm(const float *ve, int groups, int cin, int cout, in
     const v8 *V = (const v8 *)ve, *E = V + 36L * cinPad * kk;
     for (long task = t0; task < t1; task++) {
         long xi = task / blocks, b = task % blocks;
-        const v8 *e0 = E + (xi * coutPad + b * ROWS) * kk, *e1 = e0 + kk, *e2 = e1 + kk, *e3 = e2 + kk;
+        const v8 *e0 = E + (b * ROWS * 36 + xi) * kk, *e1 = e0 + 36 * kk, *e2 = e1 + 36 * kk, *e3 = e2 + 36 * kk;
         for (long c0 = 0; c0 < cinPad; c0 += WCOLS) {
-            const v8 *v0 = V + (xi * cinPad + c0) * kk, *v1 = v0 + kk, *v2 = v1 + kk;
+            const v8 *v0 = V + (c0 * 36 + xi) * kk, *v1 = v0 + 36 * kk, *v2 = v1 + 36 * kk;
             v8 a00 = {0}, a01 = {0}, a02 = {0}, a10 = {0}, a11 = {0}, a12 = {0};
             v8 a20 = {0}, a21 = {0}, a22 = {0}, a30 = {0}, a31 = {0}, a32 = {0};
             for (long k = 0; k < kk; k++) {
