@@ -76,13 +76,18 @@ void ck_winograd43_weights(const float *w, int cout, int cin, float *u, long b0,
     long blocks = (cout + ROWS - 1) / ROWS, entries = (long)cin * ROWS;
     for (long b = b0; b < b1; b++) {
         for (long j0 = 0; j0 < entries; j0 += LANES) {
-            v8 g[9];
-            for (int k = 0; k < 9; k++) g[k] = (v8){0};
-            for (int l = 0; l < LANES && j0 + l < entries; l++) {
+            // Lane l's filter: its first 8 taps through an 8 × 8 transpose, the ninth one by one.
+            v8 g[9], r[LANES], last = {0};
+            for (int l = 0; l < LANES; l++) {
                 long j = j0 + l, ci = j / ROWS, co = b * ROWS + j % ROWS;
-                if (co >= cout) continue;
-                for (int k = 0; k < 9; k++) g[k][l] = w[(co * cin + ci) * 9 + k];
+                if (j >= entries || co >= cout) { r[l] = (v8){0}; continue; }
+                const float *f = w + (co * cin + ci) * 9;
+                r[l] = *(const v8u *)f;
+                last[l] = f[8];
             }
+            TRANSPOSE8(r);
+            for (int k = 0; k < 8; k++) g[k] = r[k];
+            g[8] = last;
             v8 gg[6][3];  // G · g
             for (int i = 0; i < 6; i++)
                 for (int c = 0; c < 3; c++) gg[i][c] = G[i][0] * g[c] + G[i][1] * g[3 + c] + G[i][2] * g[6 + c];
@@ -90,7 +95,8 @@ void ck_winograd43_weights(const float *w, int cout, int cin, float *u, long b0,
                 for (int c = 0; c < 6; c++) {
                     v8 t = gg[i][0] * G[c][0] + gg[i][1] * G[c][1] + gg[i][2] * G[c][2];  // (G g Gᵀ)[i][c]
                     float *dst = u + ((long)(i * 6 + c) * blocks + b) * entries + j0;
-                    for (int l = 0; l < LANES && j0 + l < entries; l++) dst[l] = t[l];
+                    if (j0 + LANES <= entries) *(v8u *)dst = t;
+                    else for (int l = 0; l < LANES && j0 + l < entries; l++) dst[l] = t[l];
                 }
         }
     }
@@ -205,9 +211,41 @@ static inline __attribute__((always_inline)) void micro_kernel3(long cin, const 
 MICRO_KERNEL(micro_kernel3, 3)
 #endif
 
+// dst[c][iy + pad][ix + pad] = src sample l, channel c, (iy, ix) in lane l (samples src + l·cs,
+// l < n; the other lanes zero) for c < channels, (iy, ix) < (h, w); every other cell of the
+// [channels][dh][dw] planes is zero. Eight columns at a time through an 8 × 8 transpose.
+CK_VECTOR_TARGET
+static void to_lanes(const float *src, int n, long cs, long channels, long h, long w, int pad, v8 *dst,
+                     long dh, long dw) {
+    for (long c = 0; c < channels; c++) {
+        v8 *plane = dst + c * dh * dw;
+        for (long r = 0; r < dh; r++) {
+            long iy = r - pad;
+            v8 *row = plane + r * dw;
+            if (iy < 0 || iy >= h) { for (long ix = 0; ix < dw; ix++) row[ix] = (v8){0}; continue; }
+            for (long ix = 0; ix < pad; ix++) row[ix] = (v8){0};
+            for (long ix = w + pad; ix < dw; ix++) row[ix] = (v8){0};
+            v8 *out = row + pad;
+            const float *line = src + (c * h + iy) * w;   // sample s: line + s·cs
+            long ix = 0;
+            for (; ix + LANES <= w; ix += LANES) {
+                v8 t[LANES];
+                for (int l = 0; l < LANES; l++) t[l] = l < n ? *(const v8u *)(line + l * cs + ix) : (v8){0};
+                TRANSPOSE8(t);
+                for (int l = 0; l < LANES; l++) out[ix + l] = t[l];
+            }
+            for (; ix < w; ix++) {
+                v8 p = {0};
+                for (int l = 0; l < n; l++) p[l] = line[l * cs + ix];
+                out[ix] = p;
+            }
+        }
+    }
+}
+
 CK_VECTOR_TARGET
 void ck_winograd43_conv(const float *x, int n, int cin, int h, int w, const float *u, const float *bias,
-                        int cout, float *y, float *scratch) {
+                        int cout, float *y, float *scratch, int accumulate) {
     long th = (h + 3) / 4, tw = (w + 3) / 4, ph = 4 * th + 2, pw = 4 * tw + 2, oh = 4 * th, ow = 4 * tw;
     long positions = th * tw, blocks = (cout + ROWS - 1) / ROWS, coutPad = blocks * ROWS;
     v8 *xt = (v8 *)scratch;                                 // [cin][ph][pw]
@@ -215,30 +253,8 @@ void ck_winograd43_conv(const float *x, int n, int cin, int h, int w, const floa
     v8 *m = v + 36L * cin * CHUNK;                           // [36][coutPad][CHUNK]
     v8 *yt = m + 36L * coutPad * CHUNK;                      // [cout][oh][ow]
 
-    // 1. XT: zero-padded, samples in lanes (lanes ≥ n stay zero). Eight columns at a time through an
-    //    8 × 8 transpose, the rest one by one.
-    for (long ci = 0; ci < cin; ci++) {
-        v8 *plane = xt + ci * ph * pw;
-        for (long iy = 0; iy < ph; iy++) {
-            if (iy == 0 || iy > h) { for (long ix = 0; ix < pw; ix++) plane[iy * pw + ix] = (v8){0}; continue; }
-            plane[iy * pw] = (v8){0};
-            for (long ix = w + 1; ix < pw; ix++) plane[iy * pw + ix] = (v8){0};
-            v8 *dst = plane + iy * pw + 1;
-            const float *src = x + (ci * h + iy - 1) * w;   // sample s: src + s·cin·h·w
-            long ix = 0;
-            for (; ix + LANES <= w; ix += LANES) {
-                v8 r[LANES];
-                for (int l = 0; l < LANES; l++) r[l] = l < n ? *(const v8u *)(src + l * (long)cin * h * w + ix) : (v8){0};
-                TRANSPOSE8(r);
-                for (int l = 0; l < LANES; l++) dst[ix + l] = r[l];
-            }
-            for (; ix < w; ix++) {
-                v8 p = {0};
-                for (int l = 0; l < n; l++) p[l] = src[l * (long)cin * h * w + ix];
-                dst[ix] = p;
-            }
-        }
-    }
+    // 1. XT: zero-padded, samples in lanes (lanes ≥ n stay zero).
+    to_lanes(x, n, (long)cin * h * w, cin, h, w, 1, xt, ph, pw);
 
     // Positions in chunks of 1–3, as even as possible (4 positions: 2 + 2, not 3 + 1).
     long chunks = (positions + CHUNK - 1) / CHUNK;
@@ -298,19 +314,188 @@ void ck_winograd43_conv(const float *x, int n, int cin, int h, int w, const floa
         }
     }
 
-    // 3. y = YT, samples back out of the lanes, cropped to h × w.
+    // 3. y = YT (y += YT when accumulating), samples back out of the lanes, cropped to h × w.
     for (long co = 0; co < cout; co++)
         for (long iy = 0; iy < h; iy++) {
             const v8 *src = yt + (co * oh + iy) * ow;
             float *dst = y + (co * h + iy) * w;             // sample s: dst + s·cout·h·w
-            long ix = 0;
+            long ix = 0, ys = (long)cout * h * w;
             for (; ix + LANES <= w; ix += LANES) {
                 v8 r[LANES];
                 for (int l = 0; l < LANES; l++) r[l] = src[ix + l];
                 TRANSPOSE8(r);
-                for (int l = 0; l < n; l++) *(v8u *)(dst + l * (long)cout * h * w + ix) = r[l];
+                if (accumulate)
+                    for (int l = 0; l < n; l++) *(v8u *)(dst + l * ys + ix) = *(v8u *)(dst + l * ys + ix) + r[l];
+                else
+                    for (int l = 0; l < n; l++) *(v8u *)(dst + l * ys + ix) = r[l];
             }
             for (; ix < w; ix++)
-                for (int l = 0; l < n; l++) dst[l * (long)cout * h * w + ix] = src[ix][l];
+                for (int l = 0; l < n; l++) {
+                    if (accumulate) dst[l * ys + ix] += src[ix][l];
+                    else dst[l * ys + ix] = src[ix][l];
+                }
+        }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight gradient of the same convolution by Winograd F(3×3, 4×4). Differentiating the forward
+// y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A with respect to g gives, per 4×4 tile e of dY and its 6×6 input
+// patch d (the same patch the forward reads),
+//     dW += Gᵀ [(A e Aᵀ) ⊙ (Bᵀ d B)] G,
+// so the sum over samples and tiles is 36 GEMMs M[ξ] (cout × cin) = Σ_k E[ξ][co][k] · V[ξ][ci][k]
+// with 36 multiply-adds per tile and channel pair instead of 144, followed by one 6×6 → 3×3
+// transform per (co, ci). Samples ride in the lanes again; k runs over (group of 8 samples, tile),
+// each lane accumulates its own samples, and the eight lanes are added at the end in a fixed order.
+// Every element of M is one sequence of operations whatever the thread count.
+//   1. ck_winograd43_wgrad_transform, per group of ≤ 8 samples (groups in parallel):
+//        V[ci][ξ][k] = Bᵀ d B, E[co][ξ][k] = A e Aᵀ, k = group·tiles + tile
+//      (channels padded to multiples of 3 and 4 with zero rows; ξ outside k so that one tile's 36
+//      values land in one channel's block, not 36 blocks far apart);
+//   2. ck_winograd43_wgrad_gemm, per (ξ, block of 4 output channels) (in parallel):
+//        M[co][ci][ξ] = lanes summed of Σ_k E[ξ][co][k] · V[ξ][ci][k];
+//   3. ck_winograd43_wgrad_output: dW[co][ci] += Gᵀ M[co][ci] G.
+#define WCOLS 3     // input channels per dW micro-kernel
+
+static inline long wg_cin_pad(int cin) { return round_up(cin, WCOLS); }
+static inline long wg_cout_pad(int cout) { return round_up(cout, ROWS); }
+
+long ck_winograd43_wgrad_size(int groups, int cin, int cout, int h, int w) {
+    long tiles = (long)((h + 3) / 4) * ((w + 3) / 4);
+    return 36L * (wg_cin_pad(cin) + wg_cout_pad(cout)) * groups * tiles * LANES;
+}
+
+long ck_winograd43_wgrad_scratch_size(int cin, int cout, int h, int w) {
+    long th = (h + 3) / 4, tw = (w + 3) / 4;
+    return (long)cin * (4 * th + 2) * (4 * tw + 2) * LANES + (long)cout * (4 * th) * (4 * tw) * LANES;
+}
+
+// A z for one 4-vector of vectors (z[k·stride]), into out[0..5]: the values at 0, 1, −1, 2, −2, ∞ of
+// the cubic with coefficients z.
+#define TILE_ROW(z, s, out) do { \
+    v8 z0 = (z)[0], z1 = (z)[(s)], z2 = (z)[2 * (s)], z3 = (z)[3 * (s)]; \
+    v8 ev = z0 + z2, od = z1 + z3, ev4 = z0 + 4.0f * z2, od4 = z1 + 4.0f * z3; \
+    (out)[0] = z0; \
+    (out)[1] = ev + od; \
+    (out)[2] = ev - od; \
+    (out)[3] = ev4 + 2.0f * od4; \
+    (out)[4] = ev4 - 2.0f * od4; \
+    (out)[5] = z3; \
+} while (0)
+
+CK_VECTOR_TARGET
+void ck_winograd43_wgrad_transform(const float *x, const float *dy, int n, int group, int groups, int cin,
+                                   int cout, int h, int w, float *ve, float *scratch) {
+    long th = (h + 3) / 4, tw = (w + 3) / 4, ph = 4 * th + 2, pw = 4 * tw + 2, oh = 4 * th, ow = 4 * tw;
+    long tiles = th * tw, kk = (long)groups * tiles, k0 = (long)group * tiles;
+    long cinPad = wg_cin_pad(cin), coutPad = wg_cout_pad(cout);
+    v8 *V = (v8 *)ve, *E = V + 36L * cinPad * kk;      // [cinPad][36][kk], [coutPad][36][kk]
+    v8 *xt = (v8 *)scratch, *yt = xt + (long)cin * ph * pw;
+    to_lanes(x, n, (long)cin * h * w, cin, h, w, 1, xt, ph, pw);
+    to_lanes(dy, n, (long)cout * h * w, cout, h, w, 0, yt, oh, ow);
+    for (long ci = 0; ci < cinPad; ci++)
+        for (long p = 0; p < tiles; p++) {
+            v8 *dst = V + ci * 36 * kk + k0 + p;          // ξ stride: kk
+            long s = kk;
+            if (ci >= cin) { for (int xi = 0; xi < 36; xi++) dst[xi * s] = (v8){0}; continue; }
+            long ty = p / tw, tx = p % tw;
+            const v8 *d = xt + (ci * ph + 4 * ty) * pw + 4 * tx;
+            v8 t[6][6], o[6];
+            for (int j = 0; j < 6; j++) {
+                v8 col[6];
+                INPUT_ROW(d + j, pw, col);
+                for (int i = 0; i < 6; i++) t[i][j] = col[i];
+            }
+            for (int i = 0; i < 6; i++) {
+                INPUT_ROW(t[i], 1, o);
+                for (int j = 0; j < 6; j++) dst[(i * 6 + j) * s] = o[j];
+            }
+        }
+    for (long co = 0; co < coutPad; co++)
+        for (long p = 0; p < tiles; p++) {
+            v8 *dst = E + co * 36 * kk + k0 + p;
+            long s = kk;
+            if (co >= cout) { for (int xi = 0; xi < 36; xi++) dst[xi * s] = (v8){0}; continue; }
+            long ty = p / tw, tx = p % tw;
+            const v8 *e = yt + (co * oh + 4 * ty) * ow + 4 * tx;
+            v8 t[6][4], o[6];
+            for (int j = 0; j < 4; j++) {   // columns: t[·][j] = A e[·][j]
+                v8 col[6];
+                TILE_ROW(e + j, ow, col);
+                for (int i = 0; i < 6; i++) t[i][j] = col[i];
+            }
+            for (int i = 0; i < 6; i++) {   // rows: (A e Aᵀ)[i][·] = A t[i][·]
+                TILE_ROW(t[i], 1, o);
+                for (int j = 0; j < 6; j++) dst[(i * 6 + j) * s] = o[j];
+            }
+        }
+}
+
+// The eight lanes of a, added in a fixed order.
+CK_VECTOR_TARGET static inline float lane_sum(v8 a) {
+    v8 b = a + __builtin_shufflevector(a, a, 4, 5, 6, 7, 0, 1, 2, 3);
+    v8 c = b + __builtin_shufflevector(b, b, 2, 3, 0, 1, 6, 7, 4, 5);
+    return c[0] + c[1];
+}
+
+CK_VECTOR_TARGET
+void ck_winograd43_wgrad_gemm(const float *ve, int groups, int cin, int cout, int h, int w, float *m,
+                              long t0, long t1) {
+    long tiles = (long)((h + 3) / 4) * ((w + 3) / 4), kk = (long)groups * tiles;
+    long cinPad = wg_cin_pad(cin), coutPad = wg_cout_pad(cout), blocks = coutPad / ROWS;
+    const v8 *V = (const v8 *)ve, *E = V + 36L * cinPad * kk;
+    for (long task = t0; task < t1; task++) {
+        long xi = task / blocks, b = task % blocks;
+        const v8 *e0 = E + (b * ROWS * 36 + xi) * kk, *e1 = e0 + 36 * kk, *e2 = e1 + 36 * kk, *e3 = e2 + 36 * kk;
+        for (long c0 = 0; c0 < cinPad; c0 += WCOLS) {
+            const v8 *v0 = V + (c0 * 36 + xi) * kk, *v1 = v0 + 36 * kk, *v2 = v1 + 36 * kk;
+            v8 a00 = {0}, a01 = {0}, a02 = {0}, a10 = {0}, a11 = {0}, a12 = {0};
+            v8 a20 = {0}, a21 = {0}, a22 = {0}, a30 = {0}, a31 = {0}, a32 = {0};
+            for (long k = 0; k < kk; k++) {
+                v8 x0 = v0[k], x1 = v1[k], x2 = v2[k], e;
+                e = e0[k]; a00 += e * x0; a01 += e * x1; a02 += e * x2;
+                e = e1[k]; a10 += e * x0; a11 += e * x1; a12 += e * x2;
+                e = e2[k]; a20 += e * x0; a21 += e * x1; a22 += e * x2;
+                e = e3[k]; a30 += e * x0; a31 += e * x1; a32 += e * x2;
+            }
+            v8 acc[ROWS][WCOLS] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
+            for (int r = 0; r < ROWS; r++) {
+                long co = b * ROWS + r;
+                if (co >= cout) break;
+                for (int q = 0; q < WCOLS; q++) {
+                    long ci = c0 + q;
+                    if (ci < cin) m[(co * cin + ci) * 36 + xi] = lane_sum(acc[r][q]);
+                }
+            }
+        }
+    }
+}
+
+void ck_winograd43_wgrad_output(const float *m, int cout, int cin, float *dw, long co0, long co1) {
+    // G (6×3), as in ck_winograd43_weights.
+    static const float G[6][3] = {
+        {1.0f / 4, 0, 0},
+        {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+        {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+        {1.0f / 24, 1.0f / 12, 1.0f / 6},
+        {1.0f / 24, -1.0f / 12, 1.0f / 6},
+        {0, 0, 1},
+    };
+    for (long co = co0; co < co1; co++)
+        for (long ci = 0; ci < cin; ci++) {
+            const float *mm = m + (co * cin + ci) * 36;
+            float t[3][6];   // Gᵀ M
+            for (int k = 0; k < 3; k++)
+                for (int b = 0; b < 6; b++) {
+                    float s = 0;
+                    for (int a = 0; a < 6; a++) s += G[a][k] * mm[a * 6 + b];
+                    t[k][b] = s;
+                }
+            float *d = dw + (co * cin + ci) * 9;
+            for (int k = 0; k < 3; k++)
+                for (int l = 0; l < 3; l++) {
+                    float s = 0;
+                    for (int b = 0; b < 6; b++) s += t[k][b] * G[b][l];
+                    d[k * 3 + l] += s;
+                }
         }
 }

@@ -122,8 +122,8 @@ private func diffusionError(_ code: String) -> LuaError? { bindingsError(tinyCon
         #expect(csv.split(separator: "\n").count == 7, "header + 6 steps (4 restored from the checkpoint)")
     }
 
-    /// `winograd = false` samples through the training path's im2col convolutions; the default
-    /// Winograd path gives the same images up to rounding.
+    /// `winograd = false` samples through im2col convolutions; the default Winograd path gives the
+    /// same images up to rounding.
     @Test func winogradOptionChangesOnlyTheRounding() throws {
         let dir = tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

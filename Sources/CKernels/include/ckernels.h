@@ -42,8 +42,23 @@ void ck_winograd43_weights(const float *w, int cout, int cin, float *u, long b0,
 /// Floats of scratch one call of ck_winograd43_conv needs (32-byte aligned).
 long ck_winograd43_scratch_size(int cin, int cout, int h, int w);
 /// y (n, cout, h, w) = conv3×3(x (n, cin, h, w), filters u) + bias (may be NULL) for 1 ≤ n ≤ 8
-/// samples, cin ≥ 1; scratch 32-byte aligned.
+/// samples, cin ≥ 1; y += that instead when `accumulate` is nonzero; scratch 32-byte aligned.
 void ck_winograd43_conv(const float *x, int n, int cin, int h, int w, const float *u, const float *bias,
-                        int cout, float *y, float *scratch);
+                        int cout, float *y, float *scratch, int accumulate);
+
+/// Weight gradient of the same convolution (Winograd F(3×3, 4×4), winograd.c), in three phases:
+/// Floats of the shared transform buffer for `groups` groups of ≤ 8 samples.
+long ck_winograd43_wgrad_size(int groups, int cin, int cout, int h, int w);
+/// Floats of per-call scratch of ck_winograd43_wgrad_transform (32-byte aligned).
+long ck_winograd43_wgrad_scratch_size(int cin, int cout, int h, int w);
+/// Phase 1, for group `group` (0 ≤ group < groups) of n ≤ 8 samples: x (n, cin, h, w), dy (n, cout,
+/// h, w) transformed into its part of ve (32-byte aligned). Distinct groups may run in parallel.
+void ck_winograd43_wgrad_transform(const float *x, const float *dy, int n, int group, int groups, int cin,
+                                   int cout, int h, int w, float *ve, float *scratch);
+/// Phase 2: m (cout, cin, 36) for the tasks [t0, t1) of 36 · ⌈cout/4⌉ (disjoint ranges in parallel).
+void ck_winograd43_wgrad_gemm(const float *ve, int groups, int cin, int cout, int h, int w, float *m,
+                              long t0, long t1);
+/// Phase 3: dw (cout, cin, 3, 3) += the filter-domain gradient of m, output channels [co0, co1).
+void ck_winograd43_wgrad_output(const float *m, int cout, int cin, float *dw, long co0, long co1);
 
 #endif

@@ -18,9 +18,9 @@ public struct SamplerConfig: Equatable, Sendable {
     public var guidanceScale: Double?
     /// Images per forward pass (the guided pass runs 2 × this many rows).
     public var batchSize: Int
-    /// The model's 3×3 convolutions by Winograd F(4×4, 3×3) (`withWinogradConvolutions`: ≈ 2× the
-    /// sampling speed; rounding differs from training's im2col path by ≤ 1e-5 of a layer's largest
-    /// output); false = the same im2col convolutions as training, bit for bit.
+    /// The model's 3×3 convolutions by Winograd F(4×4, 3×3) (`withWinogradConvolutions`, as in
+    /// training); false = im2col + GEMM (≈ 2× slower; rounding differs by ≤ 2e-5 of a layer's
+    /// largest output).
     public var winograd: Bool
 
     public init(method: Method = .ddim(eta: 0), steps: Int = 50, guidanceScale: Double? = 3, batchSize: Int = 64,

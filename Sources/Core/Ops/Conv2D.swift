@@ -1,6 +1,7 @@
 // 2-d convolution (any square kernel, stride, zero padding) as im2col + GEMM over cache-sized groups
 // of samples, the groups split across the engine's threads; backward recomputes the columns (saves
-// memory), transposed convolution or col2im. NCHW.
+// memory), transposed convolution or col2im. 3×3 stride-1 padding-1 Float convolutions go through
+// Winograd F(4×4, 3×3) instead, forward and both gradients (winograd.c). NCHW.
 import CKernels
 
 /// Output size of a convolution along one axis: ⌊(n + 2·padding − kernel) / stride⌋ + 1.
@@ -166,6 +167,9 @@ func convParts(batch: Int, group: Int) -> Int {
 /// im2col and single-threaded GEMMs in its own scratch buffers. The forward output and the input
 /// gradient of a sample do not depend on the thread count; the weight gradient is accumulated per
 /// part and the parts are added in order, so it is bit-identical for a given thread count.
+/// A 3×3 stride-1 padding-1 Float convolution — recorded or not — is computed by Winograd instead
+/// (`winogradForward`, `winogradInputGradient`, `winogradWeightGradient`; all three independent of
+/// the thread count) unless inside `withWinogradConvolutions(false)`.
 public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<S>?,
                       stride: Int = 1, padding: Int = 0) -> TensorOf<S> {
     precondition(x.rank == 4, "conv2d: input must be (B, C, H, W), got \(x.shape)")
@@ -180,12 +184,11 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
     let g = ConvGeometry(batch: x.shape[0], cin: x.shape[1], h: x.shape[2], w: x.shape[3], cout: weight.shape[0],
                          k: k, stride: stride, pad: padding, ho: ho, wo: wo)
     if let bias { precondition(bias.shape == [g.cout], "conv2d: bias must be (\(g.cout)), got \(bias.shape)") }
-    if k == 3 && stride == 1 && padding == 1 && g.cin >= 1 && S.self == Float.self
-        && ThreadContext.current.winogradConvolutions && !needsGrad(x, weight, bias) {
-        return winogradConv3x3(x, weight, bias, g)
-    }
     let inSize = g.cin * g.h * g.w, outSize = g.cout * g.pixels
     let group = convGroupSize(g)
+    // One rule, whether or not gradients are recorded: every 3×3 stride-1 padding-1 Float
+    // convolution goes through Winograd (forward, dx and dW) unless `withWinogradConvolutions(false)`.
+    let winograd = isWinogradGeometry(g, S.self) && !ConvolutionPath.im2col
 
     /// cols (rows, gs·HoWo) for samples b0 ..< b0 + gs, in the calling thread's scratch buffer.
     func columns(_ xp: UnsafePointer<S>, _ b0: Int, _ gs: Int) -> UnsafeMutablePointer<S> {
@@ -195,7 +198,8 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
         return cols
     }
 
-    let y: [S] = x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wb in
+    let y: [S] = winograd ? winogradForward(x, weight, bias, g) :
+        x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wb in
         withOptionalBuffer(bias?.data) { bp in
             uninitializedArray(g.batch * outSize) { yp in
                 forEachSampleGroup(batch: g.batch, group: group) { _, b0, gs in
@@ -256,6 +260,7 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
                     return dprod
                 }
                 weight.accumulateGrad { dweight in  // dW (Cout, rows) += dY_g (Cout, n) · cols_gᵀ (n, rows)
+                    if winograd { winogradWeightGradient(x, dyp, g, dweight); return }
                     // Part 0 accumulates into dW, part p > 0 into its own zeroed buffer; the
                     // buffers are then added to dW in part order.
                     let size = g.cout * g.rows, parts = convParts(batch: g.batch, group: group)
@@ -277,6 +282,7 @@ public func conv2d<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<
                     }
                 }
                 x.accumulateGrad { dx in
+                    if winograd { winogradInputGradient(dyp, weight, g, dx); return }
                     if g.stride == 1 && g.pad <= g.k - 1 {
                         transposedConvolutionAccumulate(dyp, weight, g, dx)
                         return
@@ -342,46 +348,122 @@ func transposedConvolutionAccumulate<S: TensorScalar>(_ dy: UnsafePointer<S>, _ 
     }
 }
 
-/// Runs `body` with the calling thread's inference convolutions — 3×3, stride 1, padding 1, Float,
-/// nothing recording gradients — computed by Winograd F(4×4, 3×3) (`winogradConv3x3`) when
-/// `enabled`, by im2col + GEMM otherwise. Nests; restores the previous mode. The sampler uses it.
+/// Which path 3×3 stride-1 padding-1 Float convolutions take in the current scope
+/// (`withWinogradConvolutions`): Winograd unless `im2col`.
+enum ConvolutionPath {
+    @TaskLocal static var im2col = false
+}
+
+/// Runs `body` with the calling thread's 3×3, stride-1, padding-1 Float convolutions — forward,
+/// input and weight gradients, recorded or not — computed by Winograd F(4×4, 3×3) when `enabled`
+/// (the default outside any scope), by im2col + GEMM otherwise. Nests; restores the previous mode.
 public func withWinogradConvolutions<R>(_ enabled: Bool = true, _ body: () throws -> R) rethrows -> R {
-    let context = ThreadContext.current, previous = context.winogradConvolutions
-    context.winogradConvolutions = enabled
-    defer { context.winogradConvolutions = previous }
-    return try body()
+    try ConvolutionPath.$im2col.withValue(!enabled, operation: body)
+}
+
+/// The geometry the Winograd kernels compute: 3×3, stride 1, padding 1, Float.
+@inline(__always)
+func isWinogradGeometry<S>(_ g: ConvGeometry, _ type: S.Type) -> Bool {
+    g.k == 3 && g.stride == 1 && g.pad == 1 && g.cin >= 1 && S.self == Float.self
+}
+
+/// Samples per vector in the Winograd kernels (lane = sample).
+private let winogradLanes = 8
+
+/// y (B, Cout, H, W) = conv3×3(x, the filters transformed into `u`) + bias, or y += conv3×3(x, u)
+/// when `accumulate`, by `ck_winograd43_conv`: samples in groups of 8 (one per vector lane), the
+/// groups split over the engine's threads. A sample's result depends on neither the thread count nor
+/// the group it is in.
+private func winogradConvolve(_ x: UnsafePointer<Float>, batch: Int, cin: Int, h: Int, w: Int,
+                              u: UnsafePointer<Float>, bias: UnsafePointer<Float>?, cout: Int,
+                              _ y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    let inSize = cin * h * w, outSize = cout * h * w
+    let scratchCount = ck_winograd43_scratch_size(Int32(cin), Int32(cout), Int32(h), Int32(w))
+    forEachSampleGroup(batch: batch, group: winogradLanes) { _, b0, gs in
+        let scratch = Workspace.buffer(6, scratchCount, Float.self)
+        ck_winograd43_conv(x + b0 * inSize, Int32(gs), Int32(cin), Int32(h), Int32(w), u, bias,
+                           Int32(cout), y + b0 * outSize, scratch, accumulate ? 1 : 0)
+    }
+}
+
+/// The Winograd-domain filters of w (cout, cin, 3, 3) in the calling thread's scratch slot 7
+/// (`ck_winograd43_weights`, blocks of 4 output channels split over the threads).
+private func winogradFilters(_ w: UnsafePointer<Float>, cout: Int, cin: Int) -> UnsafeMutablePointer<Float> {
+    let u = Workspace.buffer(7, ck_winograd43_weights_size(Int32(cout), Int32(cin)), Float.self)
+    parallelFor((cout + 3) / 4, grain: max(1, 64 / cin)) { r in
+        ck_winograd43_weights(w, Int32(cout), Int32(cin), u, r.lowerBound, r.upperBound)
+    }
+    return u
+}
+
+/// The Float storage of a tensor whose scalar is Float (`isWinogradGeometry` checked it).
+@inline(__always)
+private func floats<S>(_ p: UnsafePointer<S>) -> UnsafePointer<Float> {
+    UnsafeRawPointer(p).assumingMemoryBound(to: Float.self)
 }
 
 /// y = conv2d(x, weight, bias, stride 1, padding 1) for a 3×3 Float filter bank by Winograd
 /// F(4×4, 3×3) (`ck_winograd43_conv`): 36 multiply-adds per 4×4 output tile and channel pair instead
-/// of 144 in the channel sums (the tile transforms add some back). Forward only. The rounding
-/// differs from `conv2d`'s im2col path (max difference ≈ 4–9e-6 of the output's largest value, see
-/// `WinogradTests`). Samples go in groups of 8 (one per vector lane), the groups split over the
-/// engine's threads; a sample's result depends on neither the thread count nor the group it is in.
-func winogradConv3x3<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<S>?, _ g: ConvGeometry) -> TensorOf<S> {
-    let lanes = 8
-    let inSize = g.cin * g.h * g.w, outSize = g.cout * g.pixels
-    let u = Workspace.buffer(7, ck_winograd43_weights_size(Int32(g.cout), Int32(g.cin)), Float.self)  // read by all threads
-    weight.data.withUnsafeBufferPointer { wb in
-        let wf = UnsafeRawPointer(wb.baseAddress!).assumingMemoryBound(to: Float.self)
-        parallelFor((g.cout + 3) / 4, grain: max(1, 64 / g.cin)) { r in
-            ck_winograd43_weights(wf, Int32(g.cout), Int32(g.cin), u, r.lowerBound, r.upperBound)
-        }
-    }
-    let scratchCount = ck_winograd43_scratch_size(Int32(g.cin), Int32(g.cout), Int32(g.h), Int32(g.w))
-    let y: [S] = x.data.withUnsafeBufferPointer { xb in
+/// of 144 in the channel sums (the tile transforms add some back). The rounding differs from the
+/// im2col path's (max difference ≈ 4–9e-6 of the output's largest value, see `WinogradTests`).
+func winogradForward<S>(_ x: TensorOf<S>, _ weight: TensorOf<S>, _ bias: TensorOf<S>?, _ g: ConvGeometry) -> [S] {
+    x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wb in
         withOptionalBuffer(bias?.data) { bp in
-            uninitializedArray(g.batch * outSize) { yp in
-                let xf = UnsafeRawPointer(xb.baseAddress!).assumingMemoryBound(to: Float.self)
-                let bf = bp.map { UnsafeRawPointer($0).assumingMemoryBound(to: Float.self) }
-                let yf = UnsafeMutableRawPointer(yp).assumingMemoryBound(to: Float.self)
-                forEachSampleGroup(batch: g.batch, group: lanes) { _, b0, gs in
-                    let scratch = Workspace.buffer(6, scratchCount, Float.self)
-                    ck_winograd43_conv(xf + b0 * inSize, Int32(gs), Int32(g.cin), Int32(g.h), Int32(g.w), u, bf,
-                                       Int32(g.cout), yf + b0 * outSize, scratch)
-                }
+            let u = winogradFilters(floats(wb.baseAddress!), cout: g.cout, cin: g.cin)
+            return uninitializedArray(g.batch * g.cout * g.pixels) { (yp: UnsafeMutablePointer<S>) in
+                winogradConvolve(floats(xb.baseAddress!), batch: g.batch, cin: g.cin, h: g.h, w: g.w, u: u,
+                                 bias: bp.map { floats($0) }, cout: g.cout,
+                                 UnsafeMutableRawPointer(yp).assumingMemoryBound(to: Float.self), accumulate: false)
             }
         }
+    } }
+}
+
+/// dx += conv_transpose(dy, W) of a 3×3 stride-1 padding-1 convolution, which is the 3×3 stride-1
+/// padding-1 convolution of dy with the flipped, transposed filters
+///   wt[ci, co, j] = W[co, ci, 8 − j]   (j = 3·ky + kx),
+/// computed by the same Winograd kernel (accumulating into dx).
+func winogradInputGradient<S>(_ dy: UnsafePointer<S>, _ weight: TensorOf<S>, _ g: ConvGeometry,
+                              _ dx: UnsafeMutablePointer<S>) {
+    let wt = Workspace.buffer(4, g.cin * g.cout * 9, Float.self)
+    weight.data.withUnsafeBufferPointer { wb in
+        let w = floats(wb.baseAddress!)
+        for co in 0..<g.cout { for ci in 0..<g.cin { for j in 0..<9 {
+            wt[(ci &* g.cout &+ co) &* 9 &+ j] = w[(co &* g.cin &+ ci) &* 9 &+ (8 &- j)]
+        } } }
     }
-    return TensorOf(shape: [g.batch, g.cout, g.ho, g.wo], data: y)
+    let u = winogradFilters(wt, cout: g.cin, cin: g.cout)
+    winogradConvolve(floats(dy), batch: g.batch, cin: g.cout, h: g.h, w: g.w, u: u, bias: nil, cout: g.cin,
+                     UnsafeMutableRawPointer(dx).assumingMemoryBound(to: Float.self), accumulate: true)
+}
+
+/// dW (Cout, Cin, 3, 3) += the weight gradient of a 3×3 stride-1 padding-1 convolution of x with
+/// output gradient dy, by Winograd F(3×3, 4×4) (`ck_winograd43_wgrad_*`): the groups of 8 samples
+/// are transformed in parallel, then the 36 transform-domain GEMMs are split over the threads by
+/// (ξ, block of 4 output channels) — each element of the result is one fixed sequence of
+/// operations, so dW does not depend on the thread count.
+func winogradWeightGradient<S>(_ x: TensorOf<S>, _ dy: UnsafePointer<S>, _ g: ConvGeometry,
+                               _ dw: UnsafeMutablePointer<S>) {
+    let groups = (g.batch + winogradLanes - 1) / winogradLanes
+    let (cin, cout, h, w) = (Int32(g.cin), Int32(g.cout), Int32(g.h), Int32(g.w))
+    let ve = Workspace.buffer(5, ck_winograd43_wgrad_size(Int32(groups), cin, cout, h, w), Float.self)
+    let m = Workspace.buffer(1, g.cout * g.cin * 36, Float.self)
+    let scratchCount = ck_winograd43_wgrad_scratch_size(cin, cout, h, w)
+    let inSize = g.cin * g.h * g.w, outSize = g.cout * g.pixels
+    x.data.withUnsafeBufferPointer { xb in
+        let xf = floats(xb.baseAddress!), dyf = floats(dy)
+        forEachSampleGroup(batch: g.batch, group: winogradLanes) { _, b0, gs in
+            let scratch = Workspace.buffer(6, scratchCount, Float.self)
+            ck_winograd43_wgrad_transform(xf + b0 * inSize, dyf + b0 * outSize, Int32(gs), Int32(b0 / winogradLanes),
+                                          Int32(groups), cin, cout, h, w, ve, scratch)
+        }
+    }
+    let tasks = 36 * ((g.cout + 3) / 4)
+    parallelFor(tasks, grain: 1) { r in
+        ck_winograd43_wgrad_gemm(ve, Int32(groups), cin, cout, h, w, m, r.lowerBound, r.upperBound)
+    }
+    let dwf = UnsafeMutableRawPointer(dw).assumingMemoryBound(to: Float.self)
+    parallelFor(g.cout, grain: max(1, 256 / g.cin)) { r in
+        ck_winograd43_wgrad_output(m, cout, cin, dwf, r.lowerBound, r.upperBound)
+    }
 }

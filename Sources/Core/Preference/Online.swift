@@ -206,11 +206,12 @@ public struct EnsembleConfidence {
 /// ε_id for all anchors and both images), so member k equals `confidencePass` of couple k bit for bit;
 /// a model that appears in several couples (round i − 1 is both a policy and a reference) is run once
 /// per batch and anchor, and two distinct diffusion models run concurrently, one per core (the same
-/// numbers as one after the other). `winograd` computes the models' 3×3 convolutions as the sampler
-/// does (`withWinogradConvolutions`: ≈ 2× faster; each mse then differs from the im2col path's by
-/// rounding, ≈ 1e-5 relative, so z is no longer bit-identical to `confidencePass`).
+/// numbers as one after the other). `winograd` (default true) is `withWinogradConvolutions`: false
+/// computes the models' 3×3 convolutions by im2col + GEMM instead of Winograd (≈ 2× slower; each mse
+/// then differs from the default path's by rounding, ≈ 1e-5 relative, so z is no longer
+/// bit-identical to `confidencePass`).
 public func ensembleConfidence(couples: [(model: Denoiser, reference: Denoiser)], pairs: PairSource,
-                               config: ConfidencePassConfig, rule: EnsembleRule, winograd: Bool = false,
+                               config: ConfidencePassConfig, rule: EnsembleRule, winograd: Bool = true,
                                progress: ((Int, Int) throws -> Void)? = nil) throws -> EnsembleConfidence {
     guard !couples.isEmpty else { throw CoreError("ensemble: no (model, reference) couples") }
     let steps = couples[0].model.schedule.steps

@@ -192,7 +192,7 @@ private func model_config(_ L: OpaquePointer?) -> Int32 {
 
 /// Sampler settings from options `steps`, `guidance` (number, or false for the conditional model
 /// alone), `eta`, `method` ("ddim" | "ddpm"), `batch_size`, `winograd` (false: the 3×3 convolutions by
-/// im2col as in training, bit for bit, instead of Winograd F(4×4, 3×3)).
+/// im2col + GEMM instead of Winograd F(4×4, 3×3), the default everywhere).
 func samplerConfig(_ o: LuaOptions, _ args: LuaArgs, index: Int32, defaultGuidance: Double, defaultSteps: Int = 50) throws -> SamplerConfig {
     let steps = try o.integer("steps", default: defaultSteps)
     let eta = try o.number("eta", default: 0)

@@ -77,7 +77,7 @@ private func ensembleRule(_ o: LuaOptions, _ args: LuaArgs) throws -> EnsembleRu
 
 /// `semidpo.online.confidence{ couples = {{model = M, reference = R} | {M, R}, …}, pairs = Pairs [, combine = "mean" |
 /// "agree" | function(zs, anchor, id), anchors = {50, …, 950}, beta = 2500, batch_size = 32, seed = semidpo.seed,
-/// winograd = false, on_progress = function(done, total) end] } -> Confidence, {Confidence per couple}`
+/// winograd = true, on_progress = function(done, total) end] } -> Confidence, {Confidence per couple}`
 private func online_confidence(_ L: OpaquePointer?) -> Int32 {
     lua_wrap(L, "confidence") { args in
         let o = try args.options(1, allowed: ["couples", "pairs", "combine", "anchors", "beta", "batch_size", "seed", "winograd",
@@ -111,7 +111,7 @@ private func online_confidence(_ L: OpaquePointer?) -> Int32 {
         config.seed = UInt64(truncatingIfNeeded: try o.integer("seed") ?? args.runSeed)
         let onProgress = try o.function("on_progress")
         let bar = ProgressBar(total: pairs.count, label: "ensemble confidence (\(couples.count) couples, \(config.anchors.count) anchors)")
-        let winograd = try o.boolean("winograd", default: false)
+        let winograd = try o.boolean("winograd", default: true)
         let result = try ensembleConfidence(couples: couples, pairs: pairs, config: config, rule: rule, winograd: winograd) { done, total in
             bar.advance(by: done - bar.count)
             _ = try onProgress?.call([done, total], results: 0, on: args.L)
