@@ -14,7 +14,7 @@ extension TensorOf {
         let out = TensorOf(shape: shape, data: data)
         if needsGrad(self) {
             out.attach([self]) { dout in
-                self.accumulateGrad { dx in dout.withUnsafeBufferPointer { dp in for i in 0..<dp.count { dx[i] += dp[i] } } }
+                self.accumulateGrad(adding: dout)
             }
         }
         return out
@@ -51,11 +51,16 @@ public func concat<S>(_ tensors: [TensorOf<S>], axis axisIn: Int) -> TensorOf<S>
     let widths = tensors.map { $0.shape[axis] * inner }   // each input: (outer, width)
     let total = widths.reduce(0, +)
     var outShape = first.shape; outShape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
+    let grain = max(1, 32_768 / max(1, total))   // rows of `total` elements per chunk
     let y: [S] = uninitializedArray(outer * total) { yp in
         var offset = 0
         for (t, w) in zip(tensors, widths) {
+            let off = offset
             t.data.withUnsafeBufferPointer { tp in
-                for o in 0..<outer { (yp + o * total + offset).update(from: tp.baseAddress! + o * w, count: w) }
+                let src = tp.baseAddress!
+                parallelFor(outer, grain: grain) { r in
+                    for o in r { (yp + o * total + off).initialize(from: src + o * w, count: w) }
+                }
             }
             offset += w
         }
@@ -63,13 +68,22 @@ public func concat<S>(_ tensors: [TensorOf<S>], axis axisIn: Int) -> TensorOf<S>
     let out = TensorOf(shape: outShape, data: y)
     if Autograd.isEnabled && tensors.contains(where: { $0.requiresGrad }) {
         out.attach(tensors) { dout in
-            var offset = 0
-            for (t, w) in zip(tensors, widths) {
-                let off = offset
-                t.accumulateGrad { dx in
-                    for o in 0..<outer { for j in 0..<w { dx[o * w + j] += dout[o * total + off + j] } }
+            dout.withUnsafeBufferPointer { db in
+                let dp = db.baseAddress!
+                var offset = 0
+                for (t, w) in zip(tensors, widths) {
+                    let off = offset
+                    // Each element of dx is reached once: a new gradient is a copy of its slices.
+                    t.accumulateGrad(orWrite: { dx, fresh in
+                        parallelFor(outer, grain: grain) { r in
+                            for o in r {
+                                let d = dx + o * w, src = dp + o * total + off
+                                if fresh { d.initialize(from: src, count: w) } else { for j in 0..<w { d[j] += src[j] } }
+                            }
+                        }
+                    })
+                    offset += w
                 }
-                offset += w
             }
         }
     }
@@ -91,10 +105,21 @@ public func transposeLastTwo<S>(_ x: TensorOf<S>) -> TensorOf<S> {
     let out = TensorOf(shape: [b, c, n], data: y)
     if needsGrad(x) {
         out.attach([x]) { dout in
-            x.accumulateGrad { dx in
-                parallelFor(b, grain: max(1, 16_384 / max(1, n * c))) { r in
-                    for bi in r { for i in 0..<n { for j in 0..<c { dx[bi * n * c + i * c + j] += dout[bi * n * c + j * n + i] } } }
-                }
+            dout.withUnsafeBufferPointer { db in
+                let dp = db.baseAddress!
+                // Each element of dx is reached once: a new gradient is the transposed d(out).
+                x.accumulateGrad(orWrite: { dx, fresh in
+                    parallelFor(b, grain: max(1, 16_384 / max(1, n * c))) { r in
+                        for bi in r {
+                            let d = dx + bi * n * c, src = dp + bi * n * c
+                            if fresh {
+                                for i in 0..<n { for j in 0..<c { (d + i * c + j).initialize(to: src[j * n + i]) } }
+                            } else {
+                                for i in 0..<n { for j in 0..<c { d[i * c + j] += src[j * n + i] } }
+                            }
+                        }
+                    }
+                })
             }
         }
     }
