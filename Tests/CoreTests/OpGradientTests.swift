@@ -213,6 +213,25 @@ import Testing
         expectGradients([("x", t)]) { expand(t.reshaped([2, 1, 3, 4]), to: [2, 2, 3, 4]) }
     }
 
+    /// Backward passes that reach each input element once write a new gradient instead of adding to
+    /// zeros, and add when one exists: an input used twice takes both paths (the first consumer's
+    /// backward writes, the second adds). Float64 checks of such compositions cover both.
+    @Test func writtenAndAccumulatedGradientsAgree() {
+        let x = leaf([2, 4, 3, 3], seed: 71, scale: 2, shift: 1)
+        let gw = leaf([4], seed: 72, shift: 1), gb = leaf([4], seed: 73), off = leaf([2, 4], seed: 74)
+        expectGradients([("x", x), ("weight", gw), ("bias", gb), ("inputOffset", off)]) {
+            groupNormSiLU(x, inputOffset: off, groups: 2, weight: gw, bias: gb) * groupNorm(x, groups: 4, weight: gw, bias: gb)
+                + groupNormSiLU(x, groups: 2, weight: gw, bias: gb)
+        }
+        expectGradients([("x", x)]) { silu(x) * tanh(x) + gelu(x) }
+        expectGradients([("x", x)]) { upsampleNearest2x(x) * upsampleNearest2x(silu(x)) }
+        let t = leaf([3, 5, 6], seed: 75, scale: 2), lw = leaf([6], seed: 76, shift: 1), lb = leaf([6], seed: 77)
+        expectGradients([("x", t), ("weight", lw), ("bias", lb)]) {
+            layerNorm(t, weight: lw, bias: lb) * transposeLastTwo(transposeLastTwo(t)) + layerNorm(t, weight: lw, bias: lb)
+        }
+        expectGradients([("x", t)]) { concat([t, transposeLastTwo(t).reshaped([3, 5, 6])], axis: 2) * concat([t, t], axis: 2) }
+    }
+
     @Test func embeddingLookup() {
         let w = leaf([5, 3], seed: 40)
         expectGradients([("weight", w)]) { embedding([1, 4, 0, 1, 2, 0], shape: [2, 3], weight: w) }

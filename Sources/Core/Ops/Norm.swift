@@ -151,7 +151,8 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
         doff.withUnsafeMutableBufferPointer { dob in
             let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
             let dsp = dsb.baseAddress, dhp = dhb.baseAddress, dop = dob.baseAddress  // nil unless used
-            let body = { (dx: UnsafeMutablePointer<S>?) in
+            // dx: the gradient buffer to add into, or (fresh) new storage to write, or nil.
+            let body = { (dx: UnsafeMutablePointer<S>?, fresh: Bool) in
                 parallelFor(b * groups, grain: max(1, 8_192 / max(1, n))) { r in
                     // With SiLU, dz: (cpg, HW) — the gradient at z for one group, kept in cache.
                     let dz = UnsafeMutablePointer<S>.allocate(capacity: recompute ? n : 0)
@@ -215,10 +216,19 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                                     let xhat = (xc[i] - m) * rs
                                     v[i] = rs * (zc[i] * gm - a - xhat * bb)
                                 }
-                                if let dx { let dxc = dx + o; for i in 0..<hw { dxc[i] += v[i] } }
+                                if let dx {
+                                    let dxc = dx + o
+                                    if fresh { dxc.update(from: v, count: hw) } else { for i in 0..<hw { dxc[i] += v[i] } }
+                                }
                                 var sum: S = 0
                                 for i in 0..<hw { sum += v[i] }
                                 dop![bi * c + ch] = sum
+                            } else if let dx, fresh {
+                                let dxc = dx + o
+                                for i in 0..<hw {
+                                    let xhat = (xc[i] - m) * rs
+                                    dxc[i] = rs * (zc[i] * gm - a - xhat * bb)
+                                }
                             } else if let dx {
                                 let dxc = dx + o
                                 for i in 0..<hw {
@@ -230,7 +240,8 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                     }
                 }
             }
-            if needX { x.accumulateGrad { body($0) } } else { body(nil) }
+            // Every element of dx is written once: a new gradient is written, not added to zeros.
+            if needX { x.accumulateGrad(orWrite: { body($0, $1) }) } else { body(nil, false) }
         }
         } }
         } }
@@ -319,7 +330,8 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
             mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
             pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
                 let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
-                let body = { (dx: UnsafeMutablePointer<S>?) in
+                // dx: the gradient buffer to add into, or (fresh) new storage to write, or nil.
+                let body = { (dx: UnsafeMutablePointer<S>?, fresh: Bool) in
                     parallelFor(blocks, grain: max(1, 8_192 / max(1, d * blockRows))) { r in
                         for blk in r {
                             for row in (blk * blockRows)..<min(rows, (blk + 1) * blockRows) {
@@ -335,15 +347,22 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
                                 guard let dx else { continue }
                                 let a = sdy / S(d), bb = sdyx / S(d)
                                 let dxr = dx + o
-                                for j in 0..<d {
-                                    let xhat = (xr[j] - m) * rs
-                                    dxr[j] += rs * (dr[j] * wp[j] - a - xhat * bb)
+                                if fresh {
+                                    for j in 0..<d {
+                                        let xhat = (xr[j] - m) * rs
+                                        dxr[j] = rs * (dr[j] * wp[j] - a - xhat * bb)
+                                    }
+                                } else {
+                                    for j in 0..<d {
+                                        let xhat = (xr[j] - m) * rs
+                                        dxr[j] += rs * (dr[j] * wp[j] - a - xhat * bb)
+                                    }
                                 }
                             }
                         }
                     }
                 }
-                if needX { x.accumulateGrad { body($0) } } else { body(nil) }
+                if needX { x.accumulateGrad(orWrite: { body($0, $1) }) } else { body(nil, false) }
             } }
             } }
             } } }

@@ -147,19 +147,21 @@ public func upsampleNearest2x<S>(_ x: TensorOf<S>) -> TensorOf<S> {
     let out = TensorOf(shape: [x.shape[0], x.shape[1], 2 * h, 2 * w], data: y)
     if needsGrad(x) {
         out.attach([x]) { dout in
-            x.accumulateGrad { dx in
+            // Each element of dx is reached once: a new gradient is written, not added to zeros.
+            x.accumulateGrad(orWrite: { dx, fresh in
                 dout.withUnsafeBufferPointer { dp in
                     parallelFor(planes, grain: max(1, 8_192 / max(1, h * w))) { r in
                         for p in r {
                             let src = dp.baseAddress! + p * 4 * h * w, dst = dx + p * h * w
                             for i in 0..<h { for j in 0..<w {
                                 let t = src + 2 * i * 2 * w + 2 * j
-                                dst[i * w + j] += t[0] + t[1] + t[2 * w] + t[2 * w + 1]
+                                let g = t[0] + t[1] + t[2 * w] + t[2 * w + 1]
+                                if fresh { (dst + i * w + j).initialize(to: g) } else { dst[i * w + j] += g }
                             } }
                         }
                     }
                 }
-            }
+            })
         }
     }
     return out
