@@ -1,5 +1,6 @@
 // Group normalisation (NCHW) and layer normalisation (last axis); forward caches mean and rstd
 // (llm.c), backward uses them. Statistics are accumulated in Double, one group/row per task.
+import CKernels
 
 /// GroupNorm: x (B, C, …) split into `groups` groups of C/groups channels; per (b, group):
 /// y = (x − μ)/sqrt(σ² + eps) · weight[c] + bias[c], σ² the biased variance.
@@ -94,6 +95,7 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
                                     yc[i] = z * stableSigmoid(z)
                                 }
                             } else if silu {
+                                if siluAffineAVX512(xc, yc, hw, scale, shift) { continue }
                                 for i in 0..<hw {
                                     let z = xc[i] * scale + shift
                                     yc[i] = z * stableSigmoid(z)
@@ -108,6 +110,34 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
         } }
     } } }
     return (y, mean, rstd)
+}
+
+/// True when the SiLU loops of GroupNorm + SiLU run as AVX-512 C kernels (Sources/CKernels/fused.c):
+/// on CPUs with AVX-512F, unless SEMIDPO_NO_AVX512=1. The kernels give the Swift loops' bits.
+let groupNormSiLUUsesAVX512 = ck_fused_avx512() != 0
+
+/// y = z·σ(z), z = x·scale + shift over n floats by the AVX-512 kernel; false (nothing done) when
+/// S is not Float or the CPU lacks AVX-512 — the caller then runs its Swift loop.
+@inline(__always)
+func siluAffineAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ n: Int,
+                                               _ scale: S, _ shift: S) -> Bool {
+    guard S.self == Float.self, groupNormSiLUUsesAVX512 else { return false }
+    ck_silu_affine_avx512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                          UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), n,
+                          unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self))
+    return true
+}
+
+/// dz = σ(z)(1 + z(1 − σ(z)))·dy, z = x·scale + shift by the AVX-512 kernel; false as above.
+@inline(__always)
+func siluAffineBackwardAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ dy: UnsafePointer<S>,
+                                                       _ dz: UnsafeMutablePointer<S>, _ n: Int, _ scale: S, _ shift: S) -> Bool {
+    guard S.self == Float.self, groupNormSiLUUsesAVX512 else { return false }
+    ck_silu_affine_backward_avx512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                   UnsafeRawPointer(dy).assumingMemoryBound(to: Float.self),
+                                   UnsafeMutableRawPointer(dz).assumingMemoryBound(to: Float.self), n,
+                                   unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self))
+    return true
 }
 
 /// x' = x + offset[first + cc] for the cpg channels (each hw long) of one group: the sums the unfused
@@ -192,9 +222,11 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                             } else if silu {
                                 // dz = dy · SiLU'(z), SiLU'(z) = σ(z)(1 + z(1 − σ(z)))
                                 let zm = dz + cc * hw
-                                for i in 0..<hw {
-                                    let z = xc[i] * scale + shift, s = stableSigmoid(z)
-                                    zm[i] = s * (1 + z * (1 - s)) * dc[i]
+                                if !siluAffineBackwardAVX512(xc, dc, zm, hw, scale, shift) {
+                                    for i in 0..<hw {
+                                        let z = xc[i] * scale + shift, s = stableSigmoid(z)
+                                        zm[i] = s * (1 + z * (1 - s)) * dc[i]
+                                    }
                                 }
                                 zc = UnsafePointer(zm)
                             }
