@@ -77,3 +77,29 @@ CK_AVX512 void ck_silu_affine_backward_avx512(const float *x, const float *dy, f
         _mm512_mask_storeu_ps(dz + i, m, _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, dy + i)));
     }
 }
+
+// The FiLM form (groupNormModulatedSiLU): u = (x·scale + shift)·s1 + h, y = u·σ(u).
+CK_AVX512 void ck_silu_modulated_avx512(const float *x, float *y, long n, float scale, float shift, float s1, float h) {
+    const __m512 vs = _mm512_set1_ps(scale), vh = _mm512_set1_ps(shift), v1 = _mm512_set1_ps(s1), vm = _mm512_set1_ps(h);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 z = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs), vh);
+        __m512 u = _mm512_add_ps(_mm512_mul_ps(z, v1), vm);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(u, sigmoid16(u)));
+    }
+}
+
+// du = σ(u)(1 + u(1 − σ(u)))·dy with u as above.
+CK_AVX512 void ck_silu_modulated_backward_avx512(const float *x, const float *dy, float *du, long n, float scale, float shift,
+                                                 float s1, float h) {
+    const __m512 vs = _mm512_set1_ps(scale), vh = _mm512_set1_ps(shift), v1 = _mm512_set1_ps(s1), vm = _mm512_set1_ps(h);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (long i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 z = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vs), vh);
+        __m512 u = _mm512_add_ps(_mm512_mul_ps(z, v1), vm);
+        __m512 s = sigmoid16(u);
+        __m512 g = _mm512_mul_ps(s, _mm512_add_ps(one, _mm512_mul_ps(u, _mm512_sub_ps(one, s))));
+        _mm512_mask_storeu_ps(du + i, m, _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, dy + i)));
+    }
+}

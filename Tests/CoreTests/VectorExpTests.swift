@@ -42,7 +42,8 @@ struct VectorExpTests {
     }
 
     /// The AVX-512 SiLU kernels of GroupNorm + SiLU (Sources/CKernels/fused.c) give the Swift loops'
-    /// bits: forward y = z·σ(z) and backward σ(z)(1 + z(1 − σ(z)))·dy with z = x·scale + shift, on
+    /// bits: forward y = z·σ(z) and backward σ(z)(1 + z(1 − σ(z)))·dy with z = x·scale + shift (and
+    /// the FiLM form with u = z·s1 + h in place of z), on
     /// values across and beyond the clamp (±0, tiny, ±90, ±1000), for lengths with and without a
     /// partial 16-lane tail. Runs only where the CPU has AVX-512 (elsewhere the kernels are never used).
     @Test(.enabled(if: groupNormSiLUUsesAVX512, "AVX-512 not in use here (no AVX-512F, or SEMIDPO_NO_AVX512=1): the kernels are not called"))
@@ -69,6 +70,21 @@ struct VectorExpTests {
                 } }
                 #expect(y.map(\.bitPattern) == expectY.map(\.bitPattern), "forward, n = \(n), scale \(scale)")
                 #expect(dz.map(\.bitPattern) == expectDz.map(\.bitPattern), "backward, n = \(n), scale \(scale)")
+                // The FiLM form: u = (x·scale + shift)·s1 + h.
+                let s1 = 1 + shift * 0.5, h = scale * 0.25
+                for i in 0..<n {
+                    let u = (x[i] * scale + shift) * s1 + h, s = Float.sigmoid(u)
+                    expectY[i] = u * s
+                    expectDz[i] = s * (1 + u * (1 - s)) * dy[i]
+                }
+                x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dp in
+                    y.withUnsafeMutableBufferPointer { yp in dz.withUnsafeMutableBufferPointer { zp in
+                        #expect(siluModulatedAVX512(xp.baseAddress!, yp.baseAddress!, n, scale, shift, s1, h))
+                        #expect(siluModulatedBackwardAVX512(xp.baseAddress!, dp.baseAddress!, zp.baseAddress!, n, scale, shift, s1, h))
+                    } }
+                } }
+                #expect(y.map(\.bitPattern) == expectY.map(\.bitPattern), "modulated forward, n = \(n), scale \(scale)")
+                #expect(dz.map(\.bitPattern) == expectDz.map(\.bitPattern), "modulated backward, n = \(n), scale \(scale)")
             }
         }
     }

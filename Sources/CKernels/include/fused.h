@@ -15,4 +15,11 @@ void ck_silu_affine_avx512(const float *x, float *y, long n, float scale, float 
 /// the Swift loop in attachGroupNormBackward computes it. AVX-512 only.
 void ck_silu_affine_backward_avx512(const float *x, const float *dy, float *dz, long n, float scale, float shift);
 
+/// The FiLM form of groupNormModulatedSiLU: u = (x[i]·scale + shift)·s1 + h, y[i] = u·σ(u). AVX-512 only.
+void ck_silu_modulated_avx512(const float *x, float *y, long n, float scale, float shift, float s1, float h);
+
+/// du[i] = σ(u)(1 + u(1 − σ(u)))·dy[i] with u as in ck_silu_modulated_avx512. AVX-512 only.
+void ck_silu_modulated_backward_avx512(const float *x, const float *dy, float *du, long n, float scale, float shift,
+                                       float s1, float h);
+
 #endif

@@ -90,6 +90,7 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
                             let xc = g + cc * hw, yc = yp + base + cc * hw   // offsets outside the loops
                             if !onePlusScale.isEmpty {
                                 let s1 = onePlusScale[bi * c + c0 + cc], h = shiftM[bi * c + c0 + cc]
+                                if siluModulatedAVX512(xc, yc, hw, scale, shift, s1, h) { continue }
                                 for i in 0..<hw {
                                     let z = (xc[i] * scale + shift) * s1 + h
                                     yc[i] = z * stableSigmoid(z)
@@ -137,6 +138,31 @@ func siluAffineBackwardAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ dy: Unsa
                                    UnsafeRawPointer(dy).assumingMemoryBound(to: Float.self),
                                    UnsafeMutableRawPointer(dz).assumingMemoryBound(to: Float.self), n,
                                    unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self))
+    return true
+}
+
+/// u = (x·scale + shift)·s1 + h, y = u·σ(u) by the AVX-512 kernel (the FiLM form); false as above.
+@inline(__always)
+func siluModulatedAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ n: Int,
+                                          _ scale: S, _ shift: S, _ s1: S, _ h: S) -> Bool {
+    guard S.self == Float.self, groupNormSiLUUsesAVX512 else { return false }
+    ck_silu_modulated_avx512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), n,
+                             unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self),
+                             unsafeBitCast(s1, to: Float.self), unsafeBitCast(h, to: Float.self))
+    return true
+}
+
+/// du = σ(u)(1 + u(1 − σ(u)))·dy with u as above, by the AVX-512 kernel; false as above.
+@inline(__always)
+func siluModulatedBackwardAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ du: UnsafeMutablePointer<S>,
+                                                  _ n: Int, _ scale: S, _ shift: S, _ s1: S, _ h: S) -> Bool {
+    guard S.self == Float.self, groupNormSiLUUsesAVX512 else { return false }
+    ck_silu_modulated_backward_avx512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                      UnsafeRawPointer(dy).assumingMemoryBound(to: Float.self),
+                                      UnsafeMutableRawPointer(du).assumingMemoryBound(to: Float.self), n,
+                                      unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self),
+                                      unsafeBitCast(s1, to: Float.self), unsafeBitCast(h, to: Float.self))
     return true
 }
 
@@ -210,9 +236,11 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                                 // pixel order, as the unfused broadcast ops sum); dz = s1·du.
                                 let k = bi * c + ch, s1 = onePlusScale[k], h = shiftM[k]
                                 let zm = dz + cc * hw
-                                for i in 0..<hw {   // du (vectorises; the sums below cannot)
-                                    let z = xc[i] * scale + shift, u = z * s1 + h, s = stableSigmoid(u)
-                                    zm[i] = s * (1 + u * (1 - s)) * dc[i]
+                                if !siluModulatedBackwardAVX512(xc, dc, zm, hw, scale, shift, s1, h) {
+                                    for i in 0..<hw {   // du (vectorises; the sums below cannot)
+                                        let z = xc[i] * scale + shift, u = z * s1 + h, s = stableSigmoid(u)
+                                        zm[i] = s * (1 + u * (1 - s)) * dc[i]
+                                    }
                                 }
                                 var sumS: S = 0, sumH: S = 0
                                 for i in 0..<hw { sumS += (xc[i] * scale + shift) * zm[i]; sumH += zm[i] }
