@@ -48,7 +48,7 @@ extension TensorOf {
     @inline(__always)
     func accumulateGrad(_ body: (UnsafeMutablePointer<S>) -> Void) {
         guard requiresGrad else { return }
-        if grad == nil { grad = zeroGradient(count) }
+        if grad == nil { grad = [S](repeating: 0, count: count) }
         grad!.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 
@@ -119,15 +119,6 @@ extension TensorOf {
             t.inputs = []
             if t !== self { t.grad = nil }
         }
-    }
-}
-
-/// A zero-filled gradient buffer of `count` elements; large ones are filled (and first touched, so
-/// paged in) by the engine's threads rather than by the calling thread alone.
-func zeroGradient<S: TensorScalar>(_ count: Int) -> [S] {
-    if count < 65_536 || Engine.threads <= 1 { return [S](repeating: 0, count: count) }
-    return uninitializedArray(count) { p in
-        parallelFor(count, grain: 32_768) { r in (p + r.lowerBound).initialize(repeating: 0, count: r.count) }
     }
 }
 

@@ -52,17 +52,18 @@ public func concat<S>(_ tensors: [TensorOf<S>], axis axisIn: Int) -> TensorOf<S>
     let total = widths.reduce(0, +)
     var outShape = first.shape; outShape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
     let grain = max(1, 32_768 / max(1, total))   // rows of `total` elements per chunk
-    let y: [S] = uninitializedArray(outer * total) { yp in
-        var offset = 0
-        for (t, w) in zip(tensors, widths) {
-            let off = offset
-            t.data.withUnsafeBufferPointer { tp in
-                let src = tp.baseAddress!
-                parallelFor(outer, grain: grain) { r in
-                    for o in r { (yp + o * total + off).initialize(from: src + o * w, count: w) }
+    // One parallel region for all inputs: row o of the output is the inputs' rows o side by side.
+    let y: [S] = withBufferPointers(tensors.map(\.data)) { sources in
+        uninitializedArray(outer * total) { yp in
+            parallelFor(outer, grain: grain) { r in
+                for o in r {
+                    var offset = 0
+                    for (src, w) in zip(sources, widths) {
+                        (yp + o * total + offset).initialize(from: src + o * w, count: w)
+                        offset += w
+                    }
                 }
             }
-            offset += w
         }
     }
     let out = TensorOf(shape: outShape, data: y)
@@ -88,6 +89,15 @@ public func concat<S>(_ tensors: [TensorOf<S>], axis axisIn: Int) -> TensorOf<S>
         }
     }
     return out
+}
+
+/// Calls `body` with the base addresses of all `arrays` at once (nested `withUnsafeBufferPointer`).
+private func withBufferPointers<S, R>(_ arrays: [[S]], _ body: ([UnsafePointer<S>]) -> R) -> R {
+    func nest(_ i: Int, _ pointers: [UnsafePointer<S>]) -> R {
+        if i == arrays.count { return body(pointers) }
+        return arrays[i].withUnsafeBufferPointer { nest(i + 1, pointers + [$0.baseAddress!]) }
+    }
+    return nest(0, [])
 }
 
 /// Swaps the last two axes of a rank-3 tensor: (B, N, C) → (B, C, N). Used to turn feature maps
