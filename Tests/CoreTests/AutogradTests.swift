@@ -13,6 +13,24 @@ import Testing
         assertClose(x.gradTensor, [2 * 1.5 + 3 * 2.25 + 1, -4 + 12 + 1], shape: [2], rtol: 1e-12)
     }
 
+    /// Add, sub and reshape hand d(out) on to an input with no gradient yet as the same array
+    /// (copy-on-write): a gradient that arrives later at one of the sharers must not reach the others.
+    @Test func passedOnGradientsStayIndependent() {
+        let a = T64(shape: [3], data: [1, 2, 3], requiresGrad: true)
+        let b = T64(shape: [3], data: [-1, 0.5, 4], requiresGrad: true)
+        let w = T64(shape: [3], data: [2, -3, 5])
+        let y = (a + b).reshaped([3, 1]).reshaped([3])   // d(y) reaches a and b unchanged
+        sum(y * w + a * a - b).backward()                 // da = w + 2a, db = w − 1
+        assertClose(a.gradTensor, [2 + 2, -3 + 4, 5 + 6], shape: [3], rtol: 1e-12)
+        assertClose(b.gradTensor, [1, -4, 4], shape: [3], rtol: 1e-12)
+        sum(a + b).backward()                             // accumulates into both leaves separately
+        assertClose(a.gradTensor, [5, 2, 12], shape: [3], rtol: 1e-12)
+        assertClose(b.gradTensor, [2, -3, 5], shape: [3], rtol: 1e-12)
+        let x = T64(shape: [3], data: [0.5, -1, 2], requiresGrad: true)
+        sum((x + x) * w + (x - x)).backward()             // d/dx = 2w; x − x adds 1 − 1
+        assertClose(x.gradTensor, [4, -6, 10], shape: [3], rtol: 1e-12)
+    }
+
     @Test func noGradRecordsNothing() {
         let w = Tensor.ones([3], requiresGrad: true)
         let y = noGrad { silu(w * w) }

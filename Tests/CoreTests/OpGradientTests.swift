@@ -85,6 +85,13 @@ import Testing
         expectGradients([("x", x), ("weight", gw), ("bias", gb), ("scale", ms), ("shift", mh)]) {
             groupNormModulatedSiLU(x, groups: 2, weight: gw, bias: gb, scale: ms, shift: mh)
         }
+        let off = leaf([2, 4], seed: 59, scale: 0.8)
+        expectGradients([("x", x), ("weight", gw), ("bias", gb), ("inputOffset", off)]) {
+            groupNormSiLU(x, inputOffset: off, groups: 2, weight: gw, bias: gb)
+        }
+        expectGradients([("x", x), ("weight", gw), ("bias", gb), ("inputOffset", off)]) {
+            groupNormSiLU(x, inputOffset: off, groups: 1, weight: gw, bias: gb)
+        }
         let t = leaf([3, 5, 6], seed: 28, scale: 2, shift: -1)
         let lw = leaf([6], seed: 29, shift: 1), lb = leaf([6], seed: 30)
         expectGradients([("x", t), ("weight", lw), ("bias", lb)]) { layerNorm(t, weight: lw, bias: lb) }
@@ -115,6 +122,46 @@ import Testing
             #expect(b1.grad! == b2.grad!)
             let inference = noGrad { groupNormSiLU(x1, groups: 8, weight: w1, bias: b1) }
             #expect(inference.data == fused.data)
+        }
+    }
+
+    /// The offset form (a ResBlock's second norm: conv1's output plus the embedding) gives the unfused
+    /// `silu(groupNorm(x + offset.reshaped([B, C, 1, 1])))`'s output and every gradient in Float (`==`:
+    /// the fused op may keep a −0 where the unfused one's zero-filled buffer makes +0), and the same
+    /// bits at one and two threads. An offset that needs no gradient, and x that needs none, too.
+    @Test func groupNormSiLUWithOffsetEqualsUnfusedComposition() {
+        let saved = Engine.threads
+        defer { Engine.setThreads(saved) }
+        for shape in [[3, 32, 16, 16], [2, 64, 8, 8], [2, 16, 5, 3]] {
+            let b = shape[0], c = shape[1]
+            func inputs(offsetGrad: Bool, xGrad: Bool) -> [TensorOf<Float>] {
+                let x = TensorOf<Float>.normal(shape, key: RandomKey(seed: 61), mean: 0.5, std: 2)
+                let w = TensorOf<Float>.normal([c], key: RandomKey(seed: 62), mean: 1, std: 0.5)
+                let bi = TensorOf<Float>.normal([c], key: RandomKey(seed: 63), std: 0.5)
+                let o = TensorOf<Float>.normal([b, c], key: RandomKey(seed: 64), std: 1.5)
+                x.requiresGrad = xGrad; w.requiresGrad = true; bi.requiresGrad = true; o.requiresGrad = offsetGrad
+                return [x, w, bi, o]
+            }
+            let upstream = TensorOf<Float>.normal(shape, key: RandomKey(seed: 65)).data
+            for (offsetGrad, xGrad) in [(true, true), (false, true), (true, false)] {
+                var results: [[[Float]]] = []
+                for threads in [1, 2] {
+                    Engine.setThreads(threads)
+                    let f = inputs(offsetGrad: offsetGrad, xGrad: xGrad), u = inputs(offsetGrad: offsetGrad, xGrad: xGrad)
+                    let fused = groupNormSiLU(f[0], inputOffset: f[3], groups: 8, weight: f[1], bias: f[2])
+                    let unfused = silu(groupNorm(u[0] + u[3].reshaped([b, c, 1, 1]), groups: 8, weight: u[1], bias: u[2]))
+                    #expect(fused.data == unfused.data)
+                    fused.backward(gradient: upstream)
+                    unfused.backward(gradient: upstream)
+                    for (a, e) in zip(f, u) { #expect(a.grad == e.grad) }
+                    #expect((f[0].grad != nil) == xGrad && (f[3].grad != nil) == offsetGrad)
+                    let inference = noGrad { groupNormSiLU(f[0], inputOffset: f[3], groups: 8, weight: f[1], bias: f[2]) }
+                    #expect(inference.data == fused.data)
+                    results.append([fused.data] + f.compactMap(\.grad))
+                }
+                #expect(results[0].count == results[1].count)
+                for (one, two) in zip(results[0], results[1]) { #expect(one.map(\.bitPattern) == two.map(\.bitPattern)) }
+            }
         }
     }
 
@@ -164,6 +211,25 @@ import Testing
         let t = leaf([2, 3, 4], seed: 39)
         expectGradients([("x", t)]) { transposeLastTwo(t) }
         expectGradients([("x", t)]) { expand(t.reshaped([2, 1, 3, 4]), to: [2, 2, 3, 4]) }
+    }
+
+    /// Backward passes that reach each input element once write a new gradient instead of adding to
+    /// zeros, and add when one exists: an input used twice takes both paths (the first consumer's
+    /// backward writes, the second adds). Float64 checks of such compositions cover both.
+    @Test func writtenAndAccumulatedGradientsAgree() {
+        let x = leaf([2, 4, 3, 3], seed: 71, scale: 2, shift: 1)
+        let gw = leaf([4], seed: 72, shift: 1), gb = leaf([4], seed: 73), off = leaf([2, 4], seed: 74)
+        expectGradients([("x", x), ("weight", gw), ("bias", gb), ("inputOffset", off)]) {
+            groupNormSiLU(x, inputOffset: off, groups: 2, weight: gw, bias: gb) * groupNorm(x, groups: 4, weight: gw, bias: gb)
+                + groupNormSiLU(x, groups: 2, weight: gw, bias: gb)
+        }
+        expectGradients([("x", x)]) { silu(x) * tanh(x) + gelu(x) }
+        expectGradients([("x", x)]) { upsampleNearest2x(x) * upsampleNearest2x(silu(x)) }
+        let t = leaf([3, 5, 6], seed: 75, scale: 2), lw = leaf([6], seed: 76, shift: 1), lb = leaf([6], seed: 77)
+        expectGradients([("x", t), ("weight", lw), ("bias", lb)]) {
+            layerNorm(t, weight: lw, bias: lb) * transposeLastTwo(transposeLastTwo(t)) + layerNorm(t, weight: lw, bias: lb)
+        }
+        expectGradients([("x", t)]) { concat([t, transposeLastTwo(t).reshaped([3, 5, 6])], axis: 2) * concat([t, t], axis: 2) }
     }
 
     @Test func embeddingLookup() {

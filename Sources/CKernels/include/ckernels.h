@@ -1,6 +1,8 @@
 // CPU feature probes, floating-point mode (FTZ/DAZ), and OpenBLAS runtime queries.
 #ifndef SEMIDPO_CKERNELS_H
 #define SEMIDPO_CKERNELS_H
+// The fused GroupNorm + SiLU kernels with their AVX-512 path (fused.c).
+#include "fused.h"
 
 /// 1 if the CPU and the OS support AVX-512F (CPUID leaf 7 and XCR0 ZMM state).
 int ck_has_avx512(void);

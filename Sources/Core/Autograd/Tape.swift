@@ -52,6 +52,34 @@ extension TensorOf {
         grad!.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 
+    /// For backward passes that reach every gradient element exactly once: `body(dx, fresh)` adds into
+    /// the gradient buffer, or — when there is no gradient yet (`fresh`) — writes into new, uninitialised
+    /// storage, with no zero-fill and no read of zeros. The same values as adding to zeros but for
+    /// the sign of zero (a −0 written stays −0).
+    @inline(__always)
+    func accumulateGrad(orWrite body: (UnsafeMutablePointer<S>, _ fresh: Bool) -> Void) {
+        guard requiresGrad else { return }
+        if grad == nil {
+            grad = uninitializedArray(count) { body($0, true) }
+            return
+        }
+        grad!.withUnsafeMutableBufferPointer { body($0.baseAddress!, false) }
+    }
+
+    /// grad += gradient (same count) — the backward of ops whose partial derivative is 1 (add,
+    /// reshape). With no gradient yet, the array itself becomes the gradient (shared copy-on-write,
+    /// no zero-fill and no pass): the same values as 0 + gradient but for the sign of zero (−0 stays
+    /// −0, where 0 + (−0) = +0).
+    func accumulateGrad(adding gradient: [S]) {
+        guard requiresGrad else { return }
+        precondition(gradient.count == count, "accumulateGrad: \(gradient.count) values for shape \(shape)")
+        if grad == nil { grad = gradient; return }
+        grad!.withUnsafeMutableBufferPointer { g in gradient.withUnsafeBufferPointer { d in
+            let gp = g.baseAddress!, dp = d.baseAddress!
+            parallelFor(count, grain: 32_768) { r in for i in r { gp[i] += dp[i] } }
+        } }
+    }
+
     /// Backpropagates from this scalar: every tensor that requires grad and leads here gets
     /// `grad += ∂self/∂tensor`. Intermediate links, gradients and saved buffers are freed afterwards.
     public func backward() {

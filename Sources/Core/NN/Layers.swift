@@ -56,6 +56,11 @@ public final class GroupNormOf<S: TensorScalar>: Module {
     public func callAsFunction(_ x: TensorOf<S>) -> TensorOf<S> { groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps) }
     /// SiLU(GroupNorm(x)) as one fused op (`groupNormSiLU`): equal to `silu(self(x))`, fewer passes.
     public func silu(_ x: TensorOf<S>) -> TensorOf<S> { groupNormSiLU(x, groups: groups, weight: weight, bias: bias, eps: eps) }
+    /// SiLU(GroupNorm(x + inputOffset)) with inputOffset (B, channels) added to every pixel of its
+    /// channel, as one fused op (`groupNormSiLU(_:inputOffset:…)`): x + inputOffset is never stored.
+    public func silu(_ x: TensorOf<S>, inputOffset: TensorOf<S>) -> TensorOf<S> {
+        groupNormSiLU(x, inputOffset: inputOffset, groups: groups, weight: weight, bias: bias, eps: eps)
+    }
     /// SiLU(GroupNorm(x)·(1 + scale) + shift) with scale, shift (B, channels), as one fused op
     /// (`groupNormModulatedSiLU`, FiLM / scale-shift norm).
     public func silu(_ x: TensorOf<S>, scale: TensorOf<S>, shift: TensorOf<S>) -> TensorOf<S> {

@@ -52,13 +52,13 @@ public final class ResBlockOf<S: TensorScalar>: Module {
 
     /// x: (B, inputChannels, H, W), e: (B, E) already passed through SiLU → (B, outputChannels, H, W).
     public func callAsFunction(_ x: TensorOf<S>, embedding e: TensorOf<S>) -> TensorOf<S> {
-        let b = x.shape[0]
         var h = conv1(norm1.silu(x))                                            // (B, Cout, H, W)
         if let embeddingScale {
             // SiLU(GN2(h)·(1 + W_s·e) + W_e·e) as one fused op; scale, shift: (B, Cout)
             h = conv2(norm2.silu(h, scale: embeddingScale(e), shift: embedding(e)))
         } else {
-            h = conv2(norm2.silu(h + embedding(e).reshaped([b, outputChannels, 1, 1])))
+            // SiLU(GN2(h + W_e·e)) as one fused op: h + W_e·e is never stored; W_e·e: (B, Cout)
+            h = conv2(norm2.silu(h, inputOffset: embedding(e)))
         }
         return (skip.map { $0(x) } ?? x) + h
     }

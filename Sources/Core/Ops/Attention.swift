@@ -16,7 +16,8 @@ public func attention<S>(_ q: TensorOf<S>, _ k: TensorOf<S>, _ v: TensorOf<S>, h
     let dh = dm / heads, scale = 1 / S(Double(dh).squareRoot())
     let record = needsGrad(q, k, v)
     precondition(!record || (q !== k && q !== v && k !== v), "attention: q, k, v must be distinct tensors when recording gradients")
-    var probs = [S](repeating: 0, count: b * heads * tq * tk)  // P: (B, H, Tq, Tk)
+    // P: (B, H, Tq, Tk), every element written below (the scores GEMM has beta 0): no zero-fill.
+    var probs: [S] = uninitializedArray(b * heads * tq * tk) { _ in }
     let mask = keyPaddingMask ?? []
     let y: [S] = q.data.withUnsafeBufferPointer { qp in k.data.withUnsafeBufferPointer { kp in v.data.withUnsafeBufferPointer { vp in
         probs.withUnsafeMutableBufferPointer { pp in

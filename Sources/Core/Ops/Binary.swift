@@ -8,16 +8,28 @@ protocol BinaryFunction {
     func f(_ a: S, _ b: S) -> S
     func da(_ a: S, _ b: S) -> S
     func db(_ a: S, _ b: S) -> S
+    /// True when ∂/∂a is 1 everywhere (add, sub): backward then hands d(out) to a's gradient as it is
+    /// (`accumulateGrad(adding:)`), no multiply, no pass when a has no gradient yet.
+    static var unitPartialA: Bool { get }
+    /// The same for ∂/∂b (add).
+    static var unitPartialB: Bool { get }
+}
+extension BinaryFunction {
+    static var unitPartialA: Bool { false }
+    static var unitPartialB: Bool { false }
 }
 struct AddFn<S: TensorScalar>: BinaryFunction {
     func f(_ a: S, _ b: S) -> S { a + b }
     func da(_ a: S, _ b: S) -> S { 1 }
     func db(_ a: S, _ b: S) -> S { 1 }
+    static var unitPartialA: Bool { true }
+    static var unitPartialB: Bool { true }
 }
 struct SubFn<S: TensorScalar>: BinaryFunction {
     func f(_ a: S, _ b: S) -> S { a - b }
     func da(_ a: S, _ b: S) -> S { 1 }
     func db(_ a: S, _ b: S) -> S { -1 }
+    static var unitPartialA: Bool { true }
 }
 struct MulFn<S: TensorScalar>: BinaryFunction {
     func f(_ a: S, _ b: S) -> S { a * b }
@@ -77,9 +89,16 @@ func binary<F: BinaryFunction>(_ a: TensorOf<F.S>, _ b: TensorOf<F.S>, _ fn: F) 
         let out = TensorOf(shape: outShape, data: y)
         if needsGrad(a, b) {
             out.attach([a, b]) { dout in
+                // 1 · dy is dy exactly: unit partials pass d(out) on as it is.
+                if F.unitPartialA { a.accumulateGrad(adding: dout) }
+                if F.unitPartialB { b.accumulateGrad(adding: dout) }
                 a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in dout.withUnsafeBufferPointer { dp in
-                    a.accumulateGrad { da in parallelFor(n, grain: 32_768) { r in for i in r { da[i] += fn.da(ap[i], bp[i]) * dp[i] } } }
-                    b.accumulateGrad { db in parallelFor(n, grain: 32_768) { r in for i in r { db[i] += fn.db(ap[i], bp[i]) * dp[i] } } }
+                    if !F.unitPartialA {
+                        a.accumulateGrad { da in parallelFor(n, grain: 32_768) { r in for i in r { da[i] += fn.da(ap[i], bp[i]) * dp[i] } } }
+                    }
+                    if !F.unitPartialB {
+                        b.accumulateGrad { db in parallelFor(n, grain: 32_768) { r in for i in r { db[i] += fn.db(ap[i], bp[i]) * dp[i] } } }
+                    }
                 } } }
             }
         }
@@ -96,6 +115,8 @@ func binary<F: BinaryFunction>(_ a: TensorOf<F.S>, _ b: TensorOf<F.S>, _ fn: F) 
 /// fn with its arguments swapped, so `fullAndBlock` can treat either side as the full one.
 struct SwappedFn<Inner: BinaryFunction>: BinaryFunction {
     let inner: Inner
+    static var unitPartialA: Bool { Inner.unitPartialB }
+    static var unitPartialB: Bool { Inner.unitPartialA }
     func f(_ a: Inner.S, _ b: Inner.S) -> Inner.S { inner.f(b, a) }
     func da(_ a: Inner.S, _ b: Inner.S) -> Inner.S { inner.db(b, a) }
     func db(_ a: Inner.S, _ b: Inner.S) -> Inner.S { inner.da(b, a) }
@@ -123,14 +144,14 @@ func fullAndBlock<F: BinaryFunction>(_ a: TensorOf<F.S>, _ b: TensorOf<F.S>, _ f
         out.attach([a, b]) { dout in
             a.data.withUnsafeBufferPointer { ap in b.data.withUnsafeBufferPointer { bp in dout.withUnsafeBufferPointer { dp in
                 // da: (out shape) — elementwise
-                a.accumulateGrad { da in
+                if F.unitPartialA { a.accumulateGrad(adding: dout) } else { a.accumulateGrad { da in
                     parallelFor(blocks, grain: max(1, 32_768 / inner)) { r in
                         for k in r {
                             let bv = bp[k % period], base = k * inner
                             for j in base..<(base + inner) { da[j] += fn.da(ap[j], bv) * dp[j] }
                         }
                     }
-                }
+                } }
                 // db: (period,) — each entry sums its blocks in a fixed order; entries split across threads.
                 b.accumulateGrad { db in
                     let outer = blocks / period

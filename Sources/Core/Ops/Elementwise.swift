@@ -22,11 +22,18 @@ func unary<F: UnaryFunction>(_ x: TensorOf<F.S>, _ fn: F) -> TensorOf<F.S> {
     let out = TensorOf(shape: x.shape, data: y)
     if needsGrad(x) {
         out.attach([x]) { dout in
-            x.accumulateGrad { dx in
+            // Each element of dx is reached once: a new gradient is written, not added to zeros.
+            x.accumulateGrad(orWrite: { dx, fresh in
                 x.data.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in dout.withUnsafeBufferPointer { dp in
-                    parallelFor(n, grain: 32_768) { r in for i in r { dx[i] += fn.df(xp[i], yp[i]) * dp[i] } }
+                    parallelFor(n, grain: 32_768) { r in
+                        if fresh {
+                            for i in r { (dx + i).initialize(to: fn.df(xp[i], yp[i]) * dp[i]) }
+                        } else {
+                            for i in r { dx[i] += fn.df(xp[i], yp[i]) * dp[i] }
+                        }
+                    }
                 } } }
-            }
+            })
         }
     }
     return out

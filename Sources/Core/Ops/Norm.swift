@@ -1,12 +1,14 @@
 // Group normalisation (NCHW) and layer normalisation (last axis); forward caches mean and rstd
 // (llm.c), backward uses them. Statistics are accumulated in Double, one group/row per task.
+import CKernels
 
 /// GroupNorm: x (B, C, …) split into `groups` groups of C/groups channels; per (b, group):
 /// y = (x − μ)/sqrt(σ² + eps) · weight[c] + bias[c], σ² the biased variance.
 /// reference: Wu & He 2018, "Group Normalization".
 public func groupNorm<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
                          eps: Double = 1e-5) -> TensorOf<S> {
-    groupNormOp("groupNorm", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false, modulation: nil)
+    groupNormOp("groupNorm", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: false, modulation: nil,
+                inputOffset: nil)
 }
 
 /// A per-(sample, channel) modulation z·(1 + scale) + shift applied after the norm's own affine
@@ -21,10 +23,12 @@ struct GroupNormModulation<S: TensorScalar> {
     }
 }
 
-/// groupNorm, optionally modulated and followed by SiLU in the same passes (`groupNormSiLU`,
+/// groupNorm, optionally of x + inputOffset (a (B, C) value added to every pixel of its channel),
+/// optionally modulated, and optionally followed by SiLU — all in the same passes (`groupNormSiLU`,
 /// `groupNormModulatedSiLU`).
 private func groupNormOp<S>(_ name: String, _ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
-                            eps: Double, silu: Bool, modulation: GroupNormModulation<S>?) -> TensorOf<S> {
+                            eps: Double, silu: Bool, modulation: GroupNormModulation<S>?,
+                            inputOffset: TensorOf<S>?) -> TensorOf<S> {
     precondition(x.rank >= 2, "\(name): input must be (B, C, …), got \(x.shape)")
     let b = x.shape[0], c = x.shape[1]
     precondition(groups >= 1 && c % groups == 0, "\(name): \(c) channels not divisible into \(groups) groups")
@@ -33,55 +37,72 @@ private func groupNormOp<S>(_ name: String, _ x: TensorOf<S>, groups: Int, weigh
         precondition(m.scale.shape == [b, c] && m.shift.shape == [b, c],
                      "\(name): scale/shift must be (\(b), \(c)), got \(m.scale.shape), \(m.shift.shape)")
     }
+    if let o = inputOffset {
+        precondition(o.shape == [b, c], "\(name): inputOffset must be (\(b), \(c)), got \(o.shape)")
+    }
     let (y, mean, rstd) = groupNormForward(x, groups: groups, weight: weight, bias: bias, eps: eps, silu: silu,
-                                           modulation: modulation)
+                                           modulation: modulation, inputOffset: inputOffset)
     let out = TensorOf(shape: x.shape, data: y)
-    if needsGrad(x, weight, bias, modulation?.scale, modulation?.shift) {
+    if needsGrad(x, weight, bias, modulation?.scale, modulation?.shift, inputOffset) {
         attachGroupNormBackward(out, x, groups: groups, weight: weight, bias: bias, mean: mean, rstd: rstd, silu: silu,
-                                modulation: modulation)
+                                modulation: modulation, inputOffset: inputOffset)
     }
     return out
 }
 
 /// The forward pass shared by `groupNorm`, `groupNormSiLU` and `groupNormModulatedSiLU`: y = z, SiLU(z)
-/// or SiLU(z·(1 + s) + h) with z = (x − μ)·rstd·weight + bias per (sample, group), and the (B, G) mean
-/// and rstd backward needs. Statistics in Double, one (sample, group) per task — identical for any
-/// thread count.
+/// or SiLU(z·(1 + s) + h) with z = (x' − μ)·rstd·weight + bias per (sample, group), x' = x or
+/// x + inputOffset[b, c], and the (B, G) mean and rstd backward needs. With an offset, x' of one group
+/// is written to a group-sized scratch (≤ a few KB, in L1) and never stored whole. Statistics in
+/// Double, one (sample, group) per task — identical for any thread count.
 private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
-                                 eps: Double, silu: Bool, modulation: GroupNormModulation<S>?) -> (y: [S], mean: [S], rstd: [S]) {
+                                 eps: Double, silu: Bool, modulation: GroupNormModulation<S>?,
+                                 inputOffset: TensorOf<S>?) -> (y: [S], mean: [S], rstd: [S]) {
     let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
     let cpg = c / groups, n = cpg * hw
     var mean = [S](repeating: 0, count: b * groups), rstd = [S](repeating: 0, count: b * groups)  // (B, G)
     let onePlusScale = modulation?.onePlusScale ?? [], shiftM = modulation?.shift.data ?? []   // (B, C) each
+    let offset = inputOffset?.data ?? []                                                         // (B, C) or empty
     let y: [S] = x.data.withUnsafeBufferPointer { xp in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
         mean.withUnsafeMutableBufferPointer { mp in rstd.withUnsafeMutableBufferPointer { rp in
             uninitializedArray(x.count) { yp in  // y: (B, C, …)
                 parallelFor(b * groups, grain: max(1, 16_384 / max(1, n))) { r in
+                    // x' of one group: (cpg, HW), only with an offset.
+                    let shifted = UnsafeMutablePointer<S>.allocate(capacity: offset.isEmpty ? 0 : n)
+                    defer { shifted.deallocate() }
                     for bg in r {
                         let base = bg * n  // group bg is contiguous: channels g·cpg… of sample b
-                        let g = xp.baseAddress! + base
+                        let c0 = (bg % groups) * cpg, bi = bg / groups
+                        let g: UnsafePointer<S>
+                        if offset.isEmpty {
+                            g = UnsafePointer(xp.baseAddress! + base)
+                        } else {
+                            groupWithOffset(xp.baseAddress! + base, offset, bi * c + c0, cpg: cpg, hw: hw, into: shifted)
+                            g = UnsafePointer(shifted)
+                        }
                         let mu = laneSum(n) { Double(g[$0]) } / Double(n)
                         let v = laneSum(n) { let d = Double(g[$0]) - mu; return d * d }
                         let rs = 1 / (v / Double(n) + eps).squareRoot()
                         mp[bg] = S(mu); rp[bg] = S(rs)
                         let m = S(mu), rsS = S(rs)
-                        let c0 = (bg % groups) * cpg, bi = bg / groups
                         for cc in 0..<cpg {
                             let scale = wp[c0 + cc] * rsS, shift = bp[c0 + cc] - m * scale
-                            let o = base + cc * hw
+                            let xc = g + cc * hw, yc = yp + base + cc * hw   // offsets outside the loops
                             if !onePlusScale.isEmpty {
                                 let s1 = onePlusScale[bi * c + c0 + cc], h = shiftM[bi * c + c0 + cc]
-                                for i in o..<(o + hw) {
-                                    let z = (xp[i] * scale + shift) * s1 + h
-                                    yp[i] = z * stableSigmoid(z)
+                                if siluModulatedAVX512(xc, yc, hw, scale, shift, s1, h) { continue }
+                                for i in 0..<hw {
+                                    let z = (xc[i] * scale + shift) * s1 + h
+                                    yc[i] = z * stableSigmoid(z)
                                 }
                             } else if silu {
-                                for i in o..<(o + hw) {
-                                    let z = xp[i] * scale + shift
-                                    yp[i] = z * stableSigmoid(z)
+                                if siluAffineAVX512(xc, yc, hw, scale, shift) { continue }
+                                for i in 0..<hw {
+                                    let z = xc[i] * scale + shift
+                                    yc[i] = z * stableSigmoid(z)
                                 }
                             } else {
-                                for i in o..<(o + hw) { yp[i] = xp[i] * scale + shift }
+                                for i in 0..<hw { yc[i] = xc[i] * scale + shift }
                             }
                         }
                     }
@@ -92,53 +113,134 @@ private func groupNormForward<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf
     return (y, mean, rstd)
 }
 
+/// True when the SiLU loops of GroupNorm + SiLU run as AVX-512 C kernels (Sources/CKernels/fused.c):
+/// on CPUs with AVX-512F, unless SEMIDPO_NO_AVX512=1. The kernels give the Swift loops' bits.
+let groupNormSiLUUsesAVX512 = ck_fused_avx512() != 0
+
+/// y = z·σ(z), z = x·scale + shift over n floats by the AVX-512 kernel; false (nothing done) when
+/// S is not Float or the CPU lacks AVX-512 — the caller then runs its Swift loop.
+@inline(__always)
+func siluAffineAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ n: Int,
+                                               _ scale: S, _ shift: S) -> Bool {
+    guard S.self == Float.self, groupNormSiLUUsesAVX512 else { return false }
+    ck_silu_affine_avx512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                          UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), n,
+                          unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self))
+    return true
+}
+
+/// dz = σ(z)(1 + z(1 − σ(z)))·dy, z = x·scale + shift by the AVX-512 kernel; false as above.
+@inline(__always)
+func siluAffineBackwardAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ dy: UnsafePointer<S>,
+                                                       _ dz: UnsafeMutablePointer<S>, _ n: Int, _ scale: S, _ shift: S) -> Bool {
+    guard S.self == Float.self, groupNormSiLUUsesAVX512 else { return false }
+    ck_silu_affine_backward_avx512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                   UnsafeRawPointer(dy).assumingMemoryBound(to: Float.self),
+                                   UnsafeMutableRawPointer(dz).assumingMemoryBound(to: Float.self), n,
+                                   unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self))
+    return true
+}
+
+/// u = (x·scale + shift)·s1 + h, y = u·σ(u) by the AVX-512 kernel (the FiLM form); false as above.
+@inline(__always)
+func siluModulatedAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ y: UnsafeMutablePointer<S>, _ n: Int,
+                                          _ scale: S, _ shift: S, _ s1: S, _ h: S) -> Bool {
+    guard S.self == Float.self, groupNormSiLUUsesAVX512 else { return false }
+    ck_silu_modulated_avx512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(y).assumingMemoryBound(to: Float.self), n,
+                             unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self),
+                             unsafeBitCast(s1, to: Float.self), unsafeBitCast(h, to: Float.self))
+    return true
+}
+
+/// du = σ(u)(1 + u(1 − σ(u)))·dy with u as above, by the AVX-512 kernel; false as above.
+@inline(__always)
+func siluModulatedBackwardAVX512<S: TensorScalar>(_ x: UnsafePointer<S>, _ dy: UnsafePointer<S>, _ du: UnsafeMutablePointer<S>,
+                                                  _ n: Int, _ scale: S, _ shift: S, _ s1: S, _ h: S) -> Bool {
+    guard S.self == Float.self, groupNormSiLUUsesAVX512 else { return false }
+    ck_silu_modulated_backward_avx512(UnsafeRawPointer(x).assumingMemoryBound(to: Float.self),
+                                      UnsafeRawPointer(dy).assumingMemoryBound(to: Float.self),
+                                      UnsafeMutableRawPointer(du).assumingMemoryBound(to: Float.self), n,
+                                      unsafeBitCast(scale, to: Float.self), unsafeBitCast(shift, to: Float.self),
+                                      unsafeBitCast(s1, to: Float.self), unsafeBitCast(h, to: Float.self))
+    return true
+}
+
+/// x' = x + offset[first + cc] for the cpg channels (each hw long) of one group: the sums the unfused
+/// broadcast add `x + offset.reshaped([B, C, 1, 1])` makes, in the same order.
+@inline(__always)
+private func groupWithOffset<S: TensorScalar>(_ x: UnsafePointer<S>, _ offset: [S], _ first: Int, cpg: Int, hw: Int,
+                                              into out: UnsafeMutablePointer<S>) {
+    for cc in 0..<cpg {
+        let e = offset[first + cc], src = x + cc * hw, dst = out + cc * hw
+        for i in 0..<hw { dst[i] = src[i] + e }
+    }
+}
+
 /// The backward pass shared by `groupNorm` (`silu` false: the gradient at z is dy), `groupNormSiLU`
 /// (true: dz = dy · SiLU'(z), z recomputed from x, mean and rstd into a per-group scratch) and
 /// `groupNormModulatedSiLU` (with u = z·(1 + s) + h: du = dy · SiLU'(u), ds = Σ z·du, dh = Σ du over
-/// the pixels, dz = (1 + s)·du). Per-(b, c) partial sums for dweight/dbias are reduced over b in order:
+/// the pixels, dz = (1 + s)·du). With an input offset, x' = x + offset is recomputed per group, dx
+/// gets dx' and d(offset)[b, c] = Σ dx' over the channel's pixels (a Float sum in pixel order, as the
+/// unfused broadcast add sums). Per-(b, c) partial sums for dweight/dbias are reduced over b in order:
 /// identical for any thread count.
 private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, groups: Int, weight: TensorOf<S>,
                                         bias: TensorOf<S>, mean: [S], rstd: [S], silu: Bool,
-                                        modulation: GroupNormModulation<S>?) {
+                                        modulation: GroupNormModulation<S>?, inputOffset: TensorOf<S>?) {
     let b = x.shape[0], c = x.shape[1], hw = x.count / max(1, b * c)
     let cpg = c / groups, n = cpg * hw
     let onePlusScale = modulation?.onePlusScale ?? [], shiftM = modulation?.shift.data ?? []   // (B, C) each
-    let modulated = modulation != nil, recompute = silu || modulated
-    out.attach([x, weight, bias] + (modulation.map { [$0.scale, $0.shift] } ?? [])) { dout in
+    let offset = inputOffset?.data ?? []                                                         // (B, C) or empty
+    let modulated = modulation != nil, recompute = silu || modulated, shifted = inputOffset != nil
+    out.attach([x, weight, bias] + (modulation.map { [$0.scale, $0.shift] } ?? []) + (inputOffset.map { [$0] } ?? [])) { dout in
         // Per-(b, c) partial sums for dweight/dbias, reduced over b in order afterwards.
         var pw = [S](repeating: 0, count: b * c), pb = [S](repeating: 0, count: b * c)  // (B, C)
-        // Per-(b, c) gradients of the modulation's scale and shift.
+        // Per-(b, c) gradients of the modulation's scale and shift, and of the input offset.
         var ds = [S](repeating: 0, count: modulated ? b * c : 0), dh = [S](repeating: 0, count: modulated ? b * c : 0)
+        var doff = [S](repeating: 0, count: shifted ? b * c : 0)
         let needX = x.requiresGrad
         x.data.withUnsafeBufferPointer { xb in weight.data.withUnsafeBufferPointer { wp in bias.data.withUnsafeBufferPointer { bp in
         dout.withUnsafeBufferPointer { db in
         mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
         pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
         ds.withUnsafeMutableBufferPointer { dsb in dh.withUnsafeMutableBufferPointer { dhb in
+        doff.withUnsafeMutableBufferPointer { dob in
             let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
-            let dsp = dsb.baseAddress, dhp = dhb.baseAddress  // nil unless modulated
-            let body = { (dx: UnsafeMutablePointer<S>?) in
+            let dsp = dsb.baseAddress, dhp = dhb.baseAddress, dop = dob.baseAddress  // nil unless used
+            // dx: the gradient buffer to add into, or (fresh) new storage to write, or nil.
+            let body = { (dx: UnsafeMutablePointer<S>?, fresh: Bool) in
                 parallelFor(b * groups, grain: max(1, 8_192 / max(1, n))) { r in
                     // With SiLU, dz: (cpg, HW) — the gradient at z for one group, kept in cache.
                     let dz = UnsafeMutablePointer<S>.allocate(capacity: recompute ? n : 0)
-                    defer { dz.deallocate() }
+                    // With an offset, x' of the group (cpg, HW) and one channel's dx' (HW).
+                    let xs = UnsafeMutablePointer<S>.allocate(capacity: shifted ? n + hw : 0)
+                    defer { dz.deallocate(); xs.deallocate() }
                     for bg in r {
                         let base = bg * n, m = mp[bg], rs = rp[bg]
                         let c0 = (bg % groups) * cpg, bi = bg / groups
+                        let g: UnsafePointer<S>   // x' of this group: (cpg, HW)
+                        if shifted {
+                            groupWithOffset(xp + base, offset, bi * c + c0, cpg: cpg, hw: hw, into: xs)
+                            g = UnsafePointer(xs)
+                        } else {
+                            g = xp + base
+                        }
                         var sdy: S = 0, sdyx: S = 0  // Σ dz·γ, Σ dz·γ·x̂ over the group
                         for cc in 0..<cpg {
                             let ch = c0 + cc, o = base + cc * hw
                             let scale = wp[ch] * rs, shift = bp[ch] - m * scale
-                            let xc = xp + o, dc = dp + o
+                            let xc = g + cc * hw, dc = dp + o
                             var zc = UnsafePointer(dc)  // the gradient at z: dy, or dy · SiLU'(z)
                             if modulated {
                                 // u = z·s1 + h; du = dy · SiLU'(u); ds += z·du, dh += du (Float, in
                                 // pixel order, as the unfused broadcast ops sum); dz = s1·du.
                                 let k = bi * c + ch, s1 = onePlusScale[k], h = shiftM[k]
                                 let zm = dz + cc * hw
-                                for i in 0..<hw {   // du (vectorises; the sums below cannot)
-                                    let z = xc[i] * scale + shift, u = z * s1 + h, s = stableSigmoid(u)
-                                    zm[i] = s * (1 + u * (1 - s)) * dc[i]
+                                if !siluModulatedBackwardAVX512(xc, dc, zm, hw, scale, shift, s1, h) {
+                                    for i in 0..<hw {   // du (vectorises; the sums below cannot)
+                                        let z = xc[i] * scale + shift, u = z * s1 + h, s = stableSigmoid(u)
+                                        zm[i] = s * (1 + u * (1 - s)) * dc[i]
+                                    }
                                 }
                                 var sumS: S = 0, sumH: S = 0
                                 for i in 0..<hw { sumS += (xc[i] * scale + shift) * zm[i]; sumH += zm[i] }
@@ -148,9 +250,11 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                             } else if silu {
                                 // dz = dy · SiLU'(z), SiLU'(z) = σ(z)(1 + z(1 − σ(z)))
                                 let zm = dz + cc * hw
-                                for i in 0..<hw {
-                                    let z = xc[i] * scale + shift, s = stableSigmoid(z)
-                                    zm[i] = s * (1 + z * (1 - s)) * dc[i]
+                                if !siluAffineBackwardAVX512(xc, dc, zm, hw, scale, shift) {
+                                    for i in 0..<hw {
+                                        let z = xc[i] * scale + shift, s = stableSigmoid(z)
+                                        zm[i] = s * (1 + z * (1 - s)) * dc[i]
+                                    }
                                 }
                                 zc = UnsafePointer(zm)
                             }
@@ -159,22 +263,46 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
                             pwp[bi * c + ch] = sw; pbp[bi * c + ch] = sb
                             sdy += sb * wp[ch]; sdyx += sw * wp[ch]
                         }
-                        guard let dx else { continue }
-                        // dx = rstd · (dz·γ − mean(dz·γ) − x̂ · mean(dz·γ·x̂))
+                        if dx == nil && !shifted { continue }
+                        // dx' = rstd · (dz·γ − mean(dz·γ) − x̂ · mean(dz·γ·x̂))
                         let a = sdy / S(n), bb = sdyx / S(n)
                         for cc in 0..<cpg {
                             let ch = c0 + cc, o = base + cc * hw, gm = wp[ch]
                             let zc = recompute ? UnsafePointer(dz + cc * hw) : dp + o
-                            let xc = xp + o, dxc = dx + o   // offsets outside the loop: no checked o + i
-                            for i in 0..<hw {
-                                let xhat = (xc[i] - m) * rs
-                                dxc[i] += rs * (zc[i] * gm - a - xhat * bb)
+                            let xc = g + cc * hw   // offsets outside the loop: no checked o + i
+                            if shifted {
+                                let v = xs + n     // dx' of this channel
+                                for i in 0..<hw {
+                                    let xhat = (xc[i] - m) * rs
+                                    v[i] = rs * (zc[i] * gm - a - xhat * bb)
+                                }
+                                if let dx {
+                                    let dxc = dx + o
+                                    if fresh { dxc.update(from: v, count: hw) } else { for i in 0..<hw { dxc[i] += v[i] } }
+                                }
+                                var sum: S = 0
+                                for i in 0..<hw { sum += v[i] }
+                                dop![bi * c + ch] = sum
+                            } else if let dx, fresh {
+                                let dxc = dx + o
+                                for i in 0..<hw {
+                                    let xhat = (xc[i] - m) * rs
+                                    dxc[i] = rs * (zc[i] * gm - a - xhat * bb)
+                                }
+                            } else if let dx {
+                                let dxc = dx + o
+                                for i in 0..<hw {
+                                    let xhat = (xc[i] - m) * rs
+                                    dxc[i] += rs * (zc[i] * gm - a - xhat * bb)
+                                }
                             }
                         }
                     }
                 }
             }
-            if needX { x.accumulateGrad { body($0) } } else { body(nil) }
+            // Every element of dx is written once: a new gradient is written, not added to zeros.
+            if needX { x.accumulateGrad(orWrite: { body($0, $1) }) } else { body(nil, false) }
+        }
         } }
         } }
         } }
@@ -183,6 +311,7 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
             m.scale.accumulateGrad { g in for k in 0..<(b * c) { g[k] += ds[k] } }
             m.shift.accumulateGrad { g in for k in 0..<(b * c) { g[k] += dh[k] } }
         }
+        inputOffset?.accumulateGrad { g in for k in 0..<(b * c) { g[k] += doff[k] } }
         weight.accumulateGrad { dweight in for bi in 0..<b { for ch in 0..<c { dweight[ch] += pw[bi * c + ch] } } }
         bias.accumulateGrad { dbias in for bi in 0..<b { for ch in 0..<c { dbias[ch] += pb[bi * c + ch] } } }
     }
@@ -195,7 +324,20 @@ private func attachGroupNormBackward<S>(_ out: TensorOf<S>, _ x: TensorOf<S>, gr
 /// Forward saves mean and rstd (B, G) as `groupNorm` does.
 public func groupNormSiLU<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
                              eps: Double = 1e-5) -> TensorOf<S> {
-    groupNormOp("groupNormSiLU", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true, modulation: nil)
+    groupNormOp("groupNormSiLU", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true, modulation: nil,
+                inputOffset: nil)
+}
+
+/// Fused offset + GroupNorm + SiLU: y = SiLU(groupNorm(x + inputOffset)) with inputOffset (B, C), one
+/// value per sample and channel added to all its pixels — a ResBlock's second norm, whose input is
+/// conv1's output plus the projected time embedding. x + inputOffset is never stored (recomputed per
+/// group in L1, forward and backward); equal to the unfused
+/// `silu(groupNorm(x + inputOffset.reshaped([B, C, 1, 1])))` in every value and gradient (up to the
+/// sign of zero gradients: the unfused adds them to a zero-filled buffer, which turns −0 into +0).
+public func groupNormSiLU<S>(_ x: TensorOf<S>, inputOffset: TensorOf<S>, groups: Int, weight: TensorOf<S>,
+                             bias: TensorOf<S>, eps: Double = 1e-5) -> TensorOf<S> {
+    groupNormOp("groupNormSiLU", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true, modulation: nil,
+                inputOffset: inputOffset)
 }
 
 /// Fused scale-shift (FiLM) GroupNorm + SiLU: y = SiLU(groupNorm(x)·(1 + scale) + shift) with scale
@@ -206,7 +348,7 @@ public func groupNormSiLU<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>,
 public func groupNormModulatedSiLU<S>(_ x: TensorOf<S>, groups: Int, weight: TensorOf<S>, bias: TensorOf<S>,
                                       scale: TensorOf<S>, shift: TensorOf<S>, eps: Double = 1e-5) -> TensorOf<S> {
     groupNormOp("groupNormModulatedSiLU", x, groups: groups, weight: weight, bias: bias, eps: eps, silu: true,
-                modulation: GroupNormModulation(scale: scale, shift: shift))
+                modulation: GroupNormModulation(scale: scale, shift: shift), inputOffset: nil)
 }
 
 /// LayerNorm over the last axis: x (…, D); per row y = (x − μ)/sqrt(σ² + eps) · weight + bias.
@@ -248,7 +390,8 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
             mean.withUnsafeBufferPointer { mp in rstd.withUnsafeBufferPointer { rp in
             pw.withUnsafeMutableBufferPointer { pwb in pb.withUnsafeMutableBufferPointer { pbb in
                 let pwp = pwb.baseAddress!, pbp = pbb.baseAddress!, xp = xb.baseAddress!, dp = db.baseAddress!
-                let body = { (dx: UnsafeMutablePointer<S>?) in
+                // dx: the gradient buffer to add into, or (fresh) new storage to write, or nil.
+                let body = { (dx: UnsafeMutablePointer<S>?, fresh: Bool) in
                     parallelFor(blocks, grain: max(1, 8_192 / max(1, d * blockRows))) { r in
                         for blk in r {
                             for row in (blk * blockRows)..<min(rows, (blk + 1) * blockRows) {
@@ -264,15 +407,22 @@ public func layerNorm<S>(_ x: TensorOf<S>, weight: TensorOf<S>, bias: TensorOf<S
                                 guard let dx else { continue }
                                 let a = sdy / S(d), bb = sdyx / S(d)
                                 let dxr = dx + o
-                                for j in 0..<d {
-                                    let xhat = (xr[j] - m) * rs
-                                    dxr[j] += rs * (dr[j] * wp[j] - a - xhat * bb)
+                                if fresh {
+                                    for j in 0..<d {
+                                        let xhat = (xr[j] - m) * rs
+                                        dxr[j] = rs * (dr[j] * wp[j] - a - xhat * bb)
+                                    }
+                                } else {
+                                    for j in 0..<d {
+                                        let xhat = (xr[j] - m) * rs
+                                        dxr[j] += rs * (dr[j] * wp[j] - a - xhat * bb)
+                                    }
                                 }
                             }
                         }
                     }
                 }
-                if needX { x.accumulateGrad { body($0) } } else { body(nil) }
+                if needX { x.accumulateGrad(orWrite: { body($0, $1) }) } else { body(nil, false) }
             } }
             } }
             } } }

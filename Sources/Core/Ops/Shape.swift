@@ -14,7 +14,7 @@ extension TensorOf {
         let out = TensorOf(shape: shape, data: data)
         if needsGrad(self) {
             out.attach([self]) { dout in
-                self.accumulateGrad { dx in dout.withUnsafeBufferPointer { dp in for i in 0..<dp.count { dx[i] += dp[i] } } }
+                self.accumulateGrad(adding: dout)
             }
         }
         return out
@@ -51,29 +51,53 @@ public func concat<S>(_ tensors: [TensorOf<S>], axis axisIn: Int) -> TensorOf<S>
     let widths = tensors.map { $0.shape[axis] * inner }   // each input: (outer, width)
     let total = widths.reduce(0, +)
     var outShape = first.shape; outShape[axis] = tensors.map { $0.shape[axis] }.reduce(0, +)
-    let y: [S] = uninitializedArray(outer * total) { yp in
-        var offset = 0
-        for (t, w) in zip(tensors, widths) {
-            t.data.withUnsafeBufferPointer { tp in
-                for o in 0..<outer { (yp + o * total + offset).update(from: tp.baseAddress! + o * w, count: w) }
+    let grain = max(1, 32_768 / max(1, total))   // rows of `total` elements per chunk
+    // One parallel region for all inputs: row o of the output is the inputs' rows o side by side.
+    let y: [S] = withBufferPointers(tensors.map(\.data)) { sources in
+        uninitializedArray(outer * total) { yp in
+            parallelFor(outer, grain: grain) { r in
+                for o in r {
+                    var offset = 0
+                    for (src, w) in zip(sources, widths) {
+                        (yp + o * total + offset).initialize(from: src + o * w, count: w)
+                        offset += w
+                    }
+                }
             }
-            offset += w
         }
     }
     let out = TensorOf(shape: outShape, data: y)
     if Autograd.isEnabled && tensors.contains(where: { $0.requiresGrad }) {
         out.attach(tensors) { dout in
-            var offset = 0
-            for (t, w) in zip(tensors, widths) {
-                let off = offset
-                t.accumulateGrad { dx in
-                    for o in 0..<outer { for j in 0..<w { dx[o * w + j] += dout[o * total + off + j] } }
+            dout.withUnsafeBufferPointer { db in
+                let dp = db.baseAddress!
+                var offset = 0
+                for (t, w) in zip(tensors, widths) {
+                    let off = offset
+                    // Each element of dx is reached once: a new gradient is a copy of its slices.
+                    t.accumulateGrad(orWrite: { dx, fresh in
+                        parallelFor(outer, grain: grain) { r in
+                            for o in r {
+                                let d = dx + o * w, src = dp + o * total + off
+                                if fresh { d.initialize(from: src, count: w) } else { for j in 0..<w { d[j] += src[j] } }
+                            }
+                        }
+                    })
+                    offset += w
                 }
-                offset += w
             }
         }
     }
     return out
+}
+
+/// Calls `body` with the base addresses of all `arrays` at once (nested `withUnsafeBufferPointer`).
+private func withBufferPointers<S, R>(_ arrays: [[S]], _ body: ([UnsafePointer<S>]) -> R) -> R {
+    func nest(_ i: Int, _ pointers: [UnsafePointer<S>]) -> R {
+        if i == arrays.count { return body(pointers) }
+        return arrays[i].withUnsafeBufferPointer { nest(i + 1, pointers + [$0.baseAddress!]) }
+    }
+    return nest(0, [])
 }
 
 /// Swaps the last two axes of a rank-3 tensor: (B, N, C) → (B, C, N). Used to turn feature maps
@@ -91,10 +115,21 @@ public func transposeLastTwo<S>(_ x: TensorOf<S>) -> TensorOf<S> {
     let out = TensorOf(shape: [b, c, n], data: y)
     if needsGrad(x) {
         out.attach([x]) { dout in
-            x.accumulateGrad { dx in
-                parallelFor(b, grain: max(1, 16_384 / max(1, n * c))) { r in
-                    for bi in r { for i in 0..<n { for j in 0..<c { dx[bi * n * c + i * c + j] += dout[bi * n * c + j * n + i] } } }
-                }
+            dout.withUnsafeBufferPointer { db in
+                let dp = db.baseAddress!
+                // Each element of dx is reached once: a new gradient is the transposed d(out).
+                x.accumulateGrad(orWrite: { dx, fresh in
+                    parallelFor(b, grain: max(1, 16_384 / max(1, n * c))) { r in
+                        for bi in r {
+                            let d = dx + bi * n * c, src = dp + bi * n * c
+                            if fresh {
+                                for i in 0..<n { for j in 0..<c { (d + i * c + j).initialize(to: src[j * n + i]) } }
+                            } else {
+                                for i in 0..<n { for j in 0..<c { d[i * c + j] += src[j * n + i] } }
+                            }
+                        }
+                    }
+                })
             }
         }
     }
@@ -122,19 +157,21 @@ public func upsampleNearest2x<S>(_ x: TensorOf<S>) -> TensorOf<S> {
     let out = TensorOf(shape: [x.shape[0], x.shape[1], 2 * h, 2 * w], data: y)
     if needsGrad(x) {
         out.attach([x]) { dout in
-            x.accumulateGrad { dx in
+            // Each element of dx is reached once: a new gradient is written, not added to zeros.
+            x.accumulateGrad(orWrite: { dx, fresh in
                 dout.withUnsafeBufferPointer { dp in
                     parallelFor(planes, grain: max(1, 8_192 / max(1, h * w))) { r in
                         for p in r {
                             let src = dp.baseAddress! + p * 4 * h * w, dst = dx + p * h * w
                             for i in 0..<h { for j in 0..<w {
                                 let t = src + 2 * i * 2 * w + 2 * j
-                                dst[i * w + j] += t[0] + t[1] + t[2 * w] + t[2 * w + 1]
+                                let g = t[0] + t[1] + t[2 * w] + t[2 * w + 1]
+                                if fresh { (dst + i * w + j).initialize(to: g) } else { dst[i * w + j] += g }
                             } }
                         }
                     }
                 }
-            }
+            })
         }
     }
     return out
