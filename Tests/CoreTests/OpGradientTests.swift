@@ -130,6 +130,8 @@ import Testing
     /// the fused op may keep a −0 where the unfused one's zero-filled buffer makes +0), and the same
     /// bits at one and two threads. An offset that needs no gradient, and x that needs none, too.
     @Test func groupNormSiLUWithOffsetEqualsUnfusedComposition() {
+        Engine.threadsLock.lock()
+        defer { Engine.threadsLock.unlock() }
         let saved = Engine.threads
         defer { Engine.setThreads(saved) }
         for shape in [[3, 32, 16, 16], [2, 64, 8, 8], [2, 16, 5, 3]] {
