@@ -60,19 +60,20 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));   // for unalign
 
 static inline long round_up(long n, long m) { return (n + m - 1) / m * m; }
 
+// G (6×3): the filter transform of F(4×4, 3×3) (U = G g Gᵀ); the weight gradient maps back through it.
+static const float G[6][3] = {
+    {1.0f / 4, 0, 0},
+    {-1.0f / 6, -1.0f / 6, -1.0f / 6},
+    {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+    {1.0f / 24, 1.0f / 12, 1.0f / 6},
+    {1.0f / 24, -1.0f / 12, 1.0f / 6},
+    {0, 0, 1},
+};
+
 // Filters in eight-lane vectors: lane l of vector j0 is entry j = j0 + l of a block's (ci, r) list,
 // i.e. filter (co = ROWS·b + r, ci) with j = ROWS·ci + r — the order u stores them in.
 CK_VECTOR_TARGET
 void ck_winograd43_weights(const float *w, int cout, int cin, float *u, long b0, long b1) {
-    // G (6×3): the filter transform.
-    static const float G[6][3] = {
-        {1.0f / 4, 0, 0},
-        {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-        {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-        {1.0f / 24, 1.0f / 12, 1.0f / 6},
-        {1.0f / 24, -1.0f / 12, 1.0f / 6},
-        {0, 0, 1},
-    };
     long blocks = (cout + ROWS - 1) / ROWS, entries = (long)cin * ROWS;
     for (long b = b0; b < b1; b++) {
         for (long j0 = 0; j0 < entries; j0 += LANES) {
@@ -471,15 +472,6 @@ void ck_winograd43_wgrad_gemm(const float *ve, int groups, int cin, int cout, in
 }
 
 void ck_winograd43_wgrad_output(const float *m, int cout, int cin, float *dw, long co0, long co1) {
-    // G (6×3), as in ck_winograd43_weights.
-    static const float G[6][3] = {
-        {1.0f / 4, 0, 0},
-        {-1.0f / 6, -1.0f / 6, -1.0f / 6},
-        {-1.0f / 6, 1.0f / 6, -1.0f / 6},
-        {1.0f / 24, 1.0f / 12, 1.0f / 6},
-        {1.0f / 24, -1.0f / 12, 1.0f / 6},
-        {0, 0, 1},
-    };
     for (long co = co0; co < co1; co++)
         for (long ci = 0; ci < cin; ci++) {
             const float *mm = m + (co * cin + ci) * 36;
